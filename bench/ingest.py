@@ -108,7 +108,16 @@ def corpus_bytes(folder: Path) -> int:
 
 def build_corpora(copies: int) -> tuple[Path, Path]:
     claude = WORK / f"claude-x{copies}"
-    subprocess.run([PY, str(SHARED / "tools" / "make_bench_corpus.py"), str(SHARED / "corpus"), str(claude), str(copies)], check=True)
+    subprocess.run(
+        [
+            PY,
+            str(SHARED / "tools" / "make_bench_corpus.py"),
+            str(SHARED / "corpus"),
+            str(claude),
+            str(copies),
+        ],
+        check=True,
+    )
     mixed = WORK / "mixed-x10"
     if not (mixed / ".complete").exists():
         shutil.rmtree(mixed, ignore_errors=True)
@@ -134,8 +143,15 @@ def timed(what: str, unit: str, cmd: list[str], repeat: int, env: dict | None = 
     return timing
 
 
-def time_tracesql(what: str, folder: Path, function: str, repeat: int, workers: str | None = None,
-                  database: str | None = None, snippet: str = TRACESQL_SNIPPET) -> Timing:
+def time_tracesql(
+    what: str,
+    folder: Path,
+    function: str,
+    repeat: int,
+    workers: str | None = None,
+    database: str | None = None,
+    snippet: str = TRACESQL_SNIPPET,
+) -> Timing:
     db = database or str(WORK / "ingest.duckdb")
     env = dict(os.environ)
     if workers:
@@ -155,12 +171,29 @@ def time_reference(folder: Path, repeat: int) -> Timing | None:
     out = WORK / "reference-rows.jsonl"
     # The first call installs the reference virtualenv if needed (from the package
     # registry); it reads a small folder and is not timed.
-    warm = subprocess.run(["bash", str(script), "claude_code", str(SHARED / "corpus" / "claude_code" / "agent-sessions"), str(out)],
-                          capture_output=True, text=True)
+    warm = subprocess.run(
+        [
+            "bash",
+            str(script),
+            "claude_code",
+            str(SHARED / "corpus" / "claude_code" / "agent-sessions"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if warm.returncode != 0:
-        print(f"reference skipped: its virtualenv could not be set up or run:\n{warm.stderr[-1500:]}", file=sys.stderr)
+        print(
+            f"reference skipped: its virtualenv could not be set up or run:\n{warm.stderr[-1500:]}",
+            file=sys.stderr,
+        )
         return None
-    timing = timed("reference (Data Designer 0.9.7)", "traces", ["bash", str(script), "claude_code", str(folder), str(out)], repeat)
+    timing = timed(
+        "reference (Data Designer 0.9.7)",
+        "traces",
+        ["bash", str(script), "claude_code", str(folder), str(out)],
+        repeat,
+    )
     with open(out, "rb") as fh:
         timing.rows = sum(1 for _ in fh)
     return timing
@@ -195,19 +228,36 @@ def main() -> None:
     claude, mixed = build_corpora(args.copies)
     mb = corpus_bytes(claude) / 1e6
     load_before = os.getloadavg()
-    main_run = time_tracesql("tracesql (claude_code_traces -> table, as run)", claude, "claude_code_traces", args.repeat)
+    main_run = time_tracesql(
+        "tracesql (claude_code_traces -> table, as run)", claude, "claude_code_traces", args.repeat
+    )
     timings = [
         main_run,
-        time_tracesql("tracesql, one process (TRACESQL_WORKERS=1)", claude, "claude_code_traces", args.repeat, workers="1"),
-        time_tracesql("tracesql -> in-memory database", claude, "claude_code_traces", args.repeat, database=":memory:"),
-        time_tracesql("tracesql, plain connect() (commit through the WAL)", claude, "claude_code_traces",
-                      args.repeat, snippet=WAL_SNIPPET),
+        time_tracesql(
+            "tracesql, one process (TRACESQL_WORKERS=1)",
+            claude,
+            "claude_code_traces",
+            args.repeat,
+            workers="1",
+        ),
+        time_tracesql(
+            "tracesql -> in-memory database", claude, "claude_code_traces", args.repeat, database=":memory:"
+        ),
+        time_tracesql(
+            "tracesql, plain connect() (commit through the WAL)",
+            claude,
+            "claude_code_traces",
+            args.repeat,
+            snippet=WAL_SNIPPET,
+        ),
         timed("tracesql import + connect only", "-", [PY, "-c", IMPORT_SNIPPET], args.repeat),
     ]
     reference = None if args.skip_reference else time_reference(claude, args.repeat)
     if reference is not None:
         timings.append(reference)
-    raw = timed("DuckDB read_ndjson_objects (raw scan)", "records", [PY, "-c", RAW_SNIPPET, str(claude)], args.repeat)
+    raw = timed(
+        "DuckDB read_ndjson_objects (raw scan)", "records", [PY, "-c", RAW_SNIPPET, str(claude)], args.repeat
+    )
     timings.append(raw)
     mixed_run = time_tracesql("tracesql traces() on the mixed corpus", mixed, "traces", args.repeat)
     load_after = os.getloadavg()
@@ -215,12 +265,16 @@ def main() -> None:
     rows = [t.summary(None if t.unit == "-" else mb) for t in timings]
     print(f"corpus: {claude} ({mb:.0f} MB, {len(list(claude.rglob('*.jsonl')))} files)")
     info = machine()
-    print(f"machine: {info['cpu']} ({info['arch']}), {info['cores']} cores, {info['memory_gib']} GiB, Python "
-          f"{info['python']}, DuckDB {info['duckdb']}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    print(
+        f"machine: {info['cpu']} ({info['arch']}), {info['cores']} cores, {info['memory_gib']} GiB, Python "
+        f"{info['python']}, DuckDB {info['duckdb']}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
     print(f"{'what':46} {'rows':>7} {'seconds':>8} {'CPU s':>6} {'MB/s':>6} {'peak MiB':>9}")
     for r in rows:
         rate = f"{r['mb_per_s']:>6.0f}" if r["mb_per_s"] else f"{'':>6}"
-        print(f"{r['what']:46} {r['rows']:>7} {r['seconds']:>8.2f} {r['cpu_seconds']:>6.2f} {rate} {r['peak_rss_mib']:>9.0f}")
+        print(
+            f"{r['what']:46} {r['rows']:>7} {r['seconds']:>8.2f} {r['cpu_seconds']:>6.2f} {rate} {r['peak_rss_mib']:>9.0f}"
+        )
     main_row, raw_row = rows[0], next(r for r in rows if r["unit"] == "records")
     ratios = {}
     if reference is not None:
@@ -230,11 +284,16 @@ def main() -> None:
     ratios["slowdown_vs_raw_scan"] = round(main_row["seconds"] / raw_row["seconds"], 2)
     print("ratios:", ", ".join(f"{k} {v}" for k, v in ratios.items()))
     mixed_row = mixed_run.summary(corpus_bytes(mixed) / 1e6)
-    print(f"mixed corpus (traces(), all five formats, {corpus_bytes(mixed) / 1e6:.0f} MB): {mixed_row['rows']} traces in "
-          f"{mixed_row['seconds']:.2f} s, peak {mixed_row['peak_rss_mib']:.0f} MiB")
+    print(
+        f"mixed corpus (traces(), all five formats, {corpus_bytes(mixed) / 1e6:.0f} MB): {mixed_row['rows']} traces in "
+        f"{mixed_row['seconds']:.2f} s, peak {mixed_row['peak_rss_mib']:.0f} MiB"
+    )
     result = {
         "machine": info,
-        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in load_after],
+        },
         "repeat": args.repeat,
         "corpus": {"path": str(claude), "bytes": corpus_bytes(claude)},
         "results": rows,

@@ -36,9 +36,20 @@ class FakeServer:
     def __init__(self, latency_ms: float, extra: list[str] | None = None, port: int = 0) -> None:
         port_file = Path(tempfile.mkdtemp()) / "port"
         self.proc = subprocess.Popen(
-            [PY, str(SHARED / "tools" / "fake_openai_server.py"), "--port", str(port), "--latency-ms", str(latency_ms),
-             "--port-file", str(port_file), *(extra or [])],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                PY,
+                str(SHARED / "tools" / "fake_openai_server.py"),
+                "--port",
+                str(port),
+                "--latency-ms",
+                str(latency_ms),
+                "--port-file",
+                str(port_file),
+                *(extra or []),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for _ in range(200):
             if port_file.exists():
@@ -51,12 +62,19 @@ class FakeServer:
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
         m = re.search(r"requests=(\d+) ok=(\d+) faults=(\d+) max_inflight=(\d+)", out)
-        return dict(zip(("requests", "ok", "faults", "max_inflight"), map(int, m.groups()), strict=True)) if m else {}
+        return (
+            dict(zip(("requests", "ok", "faults", "max_inflight"), map(int, m.groups()), strict=True))
+            if m
+            else {}
+        )
 
 
 def first_traces(count: int) -> Path:
     corpus = WORK / "claude-x40"
-    subprocess.run([PY, str(SHARED / "tools" / "make_bench_corpus.py"), str(SHARED / "corpus"), str(corpus), "40"], check=True)
+    subprocess.run(
+        [PY, str(SHARED / "tools" / "make_bench_corpus.py"), str(SHARED / "corpus"), str(corpus), "40"],
+        check=True,
+    )
     folder = WORK / f"first-{count}"
     if not folder.exists():
         folder.mkdir(parents=True)
@@ -65,12 +83,30 @@ def first_traces(count: int) -> Path:
     return folder
 
 
-def run_tracesql(traces: Path, parallel: int, latency: float, work: Path, fault_args: list[str] | None = None,
-                 port: int = 0):
+def run_tracesql(
+    traces: Path,
+    parallel: int,
+    latency: float,
+    work: Path,
+    fault_args: list[str] | None = None,
+    port: int = 0,
+):
     server = FakeServer(latency, fault_args, port)
     started = time.perf_counter()
-    cmd = [PY, str(REPO / "bench" / "llm_pipeline.py"), "--base-url", server.url, "--traces", str(traces),
-           "--max-parallel", str(parallel), "--num-records", "0", "--work", str(work)]
+    cmd = [
+        PY,
+        str(REPO / "bench" / "llm_pipeline.py"),
+        "--base-url",
+        server.url,
+        "--traces",
+        str(traces),
+        "--max-parallel",
+        str(parallel),
+        "--num-records",
+        "0",
+        "--work",
+        str(work),
+    ]
     if fault_args:
         cmd.append("--allow-nulls")
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -79,24 +115,53 @@ def run_tracesql(traces: Path, parallel: int, latency: float, work: Path, fault_
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-3000:], file=sys.stderr)
     numbers = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-    return {"exit": proc.returncode, "process_seconds": round(wall, 2), **numbers, "server": stats, "port": server.port}
+    return {
+        "exit": proc.returncode,
+        "process_seconds": round(wall, 2),
+        **numbers,
+        "server": stats,
+        "port": server.port,
+    }
 
 
-def run_reference(traces: Path, parallel: int, latency: float, count: int, fault_args: list[str] | None = None):
+def run_reference(
+    traces: Path, parallel: int, latency: float, count: int, fault_args: list[str] | None = None
+):
     server = FakeServer(latency, fault_args)
     metrics = Path(tempfile.mkdtemp()) / "metrics.json"
     started = time.perf_counter()
     proc = subprocess.run(
-        ["bash", str(SHARED / "tools" / "reference" / "run-reference-pipeline.sh"), "--traces", str(traces),
-         "--format", "claude_code", "--num-records", str(count), "--max-parallel", str(parallel),
-         "--base-url", server.url, "--metrics-out", str(metrics)],
-        capture_output=True, text=True,
+        [
+            "bash",
+            str(SHARED / "tools" / "reference" / "run-reference-pipeline.sh"),
+            "--traces",
+            str(traces),
+            "--format",
+            "claude_code",
+            "--num-records",
+            str(count),
+            "--max-parallel",
+            str(parallel),
+            "--base-url",
+            server.url,
+            "--metrics-out",
+            str(metrics),
+        ],
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - started
     stats = server.stop()
     data = json.loads(metrics.read_text()) if metrics.exists() else {}
-    return {"exit": proc.returncode, "process_seconds": round(wall, 2), "metrics": data, "server": stats,
-            "tail": proc.stdout.strip().splitlines()[-3:] if proc.stdout else proc.stderr.strip().splitlines()[-3:]}
+    return {
+        "exit": proc.returncode,
+        "process_seconds": round(wall, 2),
+        "metrics": data,
+        "server": stats,
+        "tail": proc.stdout.strip().splitlines()[-3:]
+        if proc.stdout
+        else proc.stderr.strip().splitlines()[-3:],
+    }
 
 
 def bound(calls_per_step: int, parallel: int, latency_s: float, steps: int = 3) -> float:
@@ -136,22 +201,32 @@ def main() -> None:
             runs[name]["parallel"] = parallel
 
     n = args.traces_count
-    print(f"{n} traces, 3 LLM steps, fake server latency {args.latency_ms:.0f} ms; machine {platform.machine()}, "
-          f"{os.cpu_count()} cores")
-    print(f"{'run':42} {'exit':>4} {'process s':>9} {'LLM s':>7} {'bound s':>7} {'requests':>8} {'max in-flight':>13} {'rows':>5} {'nulls':>5}")
+    print(
+        f"{n} traces, 3 LLM steps, fake server latency {args.latency_ms:.0f} ms; machine {platform.machine()}, "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        f"{'run':42} {'exit':>4} {'process s':>9} {'LLM s':>7} {'bound s':>7} {'requests':>8} {'max in-flight':>13} {'rows':>5} {'nulls':>5}"
+    )
     for name, r in runs.items():
         b = bound(n, r["parallel"], latency)
         metrics = r.get("metrics") or {}
         # the reference's LLM steps: the wall time of DataDesigner.create() (its seed read included)
         llm_s = r.get("llm_step_seconds", metrics.get("create_wall_s") or float("nan"))
         rows = r.get("rows_out", (metrics.get("verify") or {}).get("rows", 0))
-        print(f"{name:42} {r['exit']:>4} {r['process_seconds']:>9.2f} {llm_s:>7.2f} {b:>7.2f} "
-              f"{r['server'].get('requests', '?'):>8} {r['server'].get('max_inflight', '?'):>13} {rows!s:>5} "
-              f"{r.get('nulls', '-')!s:>5}")
+        print(
+            f"{name:42} {r['exit']:>4} {r['process_seconds']:>9.2f} {llm_s:>7.2f} {b:>7.2f} "
+            f"{r['server'].get('requests', '?'):>8} {r['server'].get('max_inflight', '?'):>13} {rows!s:>5} "
+            f"{r.get('nulls', '-')!s:>5}"
+        )
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    result = {"machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
-              "latency_ms": args.latency_ms, "traces": n, "runs": runs,
-              "bounds": {"c16": bound(n, 16, latency), "c64": bound(n, 64, latency)}}
+    result = {
+        "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "latency_ms": args.latency_ms,
+        "traces": n,
+        "runs": runs,
+        "bounds": {"c16": bound(n, 16, latency), "c64": bound(n, 64, latency)},
+    }
     (REPO / "bench" / "results" / "llm.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 

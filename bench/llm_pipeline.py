@@ -38,30 +38,42 @@ llm: {{cache_path: {work}/llm_cache.sqlite, max_retries: 6, backoff_initial: 0.2
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base-url", required=True)
-    ap.add_argument("--traces", required=True, help="a folder of Claude Code sessions (or any format with --format)")
+    ap.add_argument(
+        "--traces", required=True, help="a folder of Claude Code sessions (or any format with --format)"
+    )
     ap.add_argument("--format", default="claude_code")
     ap.add_argument("--max-parallel", type=int, default=16)
     ap.add_argument("--num-records", type=int, default=100, help="at most this many traces (0: all)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP attempt")
-    ap.add_argument("--work", default=None, help="folder for the database, cache and profiles (default: a new temp dir)")
-    ap.add_argument("--allow-nulls", action="store_true", help="a NULL with a logged error counts as done (fault runs)")
+    ap.add_argument(
+        "--work", default=None, help="folder for the database, cache and profiles (default: a new temp dir)"
+    )
+    ap.add_argument(
+        "--allow-nulls", action="store_true", help="a NULL with a logged error counts as done (fault runs)"
+    )
     ap.add_argument("--json", dest="json_out", help="write the numbers here")
     args = ap.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tracesql-llm-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    (work / "profiles.yml").write_text(PROFILES.format(work=work, base_url=args.base_url, parallel=args.max_parallel,
-                                                       timeout=args.timeout))
+    (work / "profiles.yml").write_text(
+        PROFILES.format(work=work, base_url=args.base_url, parallel=args.max_parallel, timeout=args.timeout)
+    )
     os.environ.setdefault("TRACESQL_BENCH_KEY", "bench-key")
 
     import tracesql
-    from tracesql.runner import RunRequest
-    from tracesql.runner import run as run_project
+    from tracesql.execution.runner import RunRequest
+    from tracesql.execution.runner import run as run_project
 
     project = tracesql.load_project(
-        str(REPO), profiles_dir=str(work),
-        vars={"trace_format": args.format, "trace_path": str(Path(args.traces).resolve()),
-              "num_records": args.num_records or None, "llm_model": "bench"},
+        str(REPO),
+        profiles_dir=str(work),
+        vars={
+            "trace_format": args.format,
+            "trace_path": str(Path(args.traces).resolve()),
+            "num_records": args.num_records or None,
+            "llm_model": "bench",
+        },
     )
     started = time.perf_counter()
     results = run_project(project, RunRequest(select=("+sft_dataset",), run_options={"progress": None}))
@@ -74,7 +86,8 @@ def main() -> int:
         traces = con.execute("SELECT count(*) FROM traces").fetchone()[0]
         complete = con.execute(
             "SELECT count(*) FROM sft_dataset WHERE trace_digest IS NOT NULL AND sft_instruction IS NOT NULL "
-            "AND judgement IS NOT NULL").fetchone()[0]
+            "AND judgement IS NOT NULL"
+        ).fetchone()[0]
         rows_out = con.execute("SELECT count(*) FROM sft_dataset").fetchone()[0]
         nulls = traces - complete
         # each trace left with a NULL needs at least one request that failed for good in the log
@@ -86,9 +99,16 @@ def main() -> int:
         con.close()
 
     out = {
-        "traces": traces, "rows_out": rows_out, "complete": complete, "nulls": nulls, "logged_errors": errors,
-        "llm_step_seconds": round(sum(step_seconds.values()), 3), "steps": {k: round(v, 3) for k, v in step_seconds.items()},
-        "run_seconds": round(total, 3), "llm": results.llm, "failed_models": failed,
+        "traces": traces,
+        "rows_out": rows_out,
+        "complete": complete,
+        "nulls": nulls,
+        "logged_errors": errors,
+        "llm_step_seconds": round(sum(step_seconds.values()), 3),
+        "steps": {k: round(v, 3) for k, v in step_seconds.items()},
+        "run_seconds": round(total, 3),
+        "llm": results.llm,
+        "failed_models": failed,
     }
     print(json.dumps(out))
     if args.json_out:

@@ -81,7 +81,9 @@ def test_fresh_machine_without_a_key_builds_sql_models_and_skips_llm_models(proj
     assert not tables & set(LLM_MODELS)
 
 
-def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_server(project, monkeypatch, tmp_path):
+def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_server(
+    project, monkeypatch, tmp_path
+):
     with FakeLLMServer(default=generous) as server:
         monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
         monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
@@ -111,13 +113,24 @@ def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_serv
             assert row[8] == "high" and row[9] is True
         labels = rows(project, "SELECT label.outcome FROM tool_interaction_labels")
         assert len(labels) == interactions and {r[0] for r in labels} <= {"success", "failure", "unclear"}
-        assert rows(project, "SELECT count(*) FROM turn_summaries WHERE turn_summary IS NOT NULL")[0][0] == traces
+        assert (
+            rows(project, "SELECT count(*) FROM turn_summaries WHERE turn_summary IS NOT NULL")[0][0]
+            == traces
+        )
 
         # exports load back
         out = tmp_path / "out"
-        assert cli(project, "export", "sft_dataset", "--format", "parquet", "-o", str(out / "d.parquet")).exit_code == 0
+        assert (
+            cli(
+                project, "export", "sft_dataset", "--format", "parquet", "-o", str(out / "d.parquet")
+            ).exit_code
+            == 0
+        )
         assert pq.read_table(out / "d.parquet").num_rows == traces
-        assert cli(project, "export", "sft_chat", "--format", "jsonl", "-o", str(out / "chat.jsonl")).exit_code == 0
+        assert (
+            cli(project, "export", "sft_chat", "--format", "jsonl", "-o", str(out / "chat.jsonl")).exit_code
+            == 0
+        )
         chat = [json.loads(line) for line in (out / "chat.jsonl").read_text().splitlines()]
         assert len(chat) == traces
         assert all([m["role"] for m in c["messages"]] == ["user", "assistant"] for c in chat)
@@ -142,7 +155,8 @@ def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_serv
         again = cli(project, "run", *vars_)
         assert again.exit_code == 0, again.output
         new_interactions = rows(
-            project, "SELECT count(*) FROM tool_interactions WHERE trace_id = '99999999-1111-4111-8111-111111111111'"
+            project,
+            "SELECT count(*) FROM tool_interactions WHERE trace_id = '99999999-1111-4111-8111-111111111111'",
         )[0][0]
         # the run asked only for the new trace: its digest, pair and judgement (new prompts),
         # and its turn summary and labels unless a prompt equals one of the original trace's
@@ -153,13 +167,21 @@ def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_serv
         assert not set(new_bodies) & earlier and len(new_bodies) == len(set(new_bodies)), explain(requests)
         assert 3 <= len(new_bodies) <= 4 + new_interactions, explain(requests)
         assert sum("99999999-1111" in body for body in new_bodies) >= 1  # the digest names the new trace
-        new_key = rows(project, "SELECT trace_key FROM traces WHERE trace_id = '99999999-1111-4111-8111-111111111111'")[0][0]
-        for model, column in (("trace_digests", "trace_digest"), ("sft_records", "sft_record"),
-                              ("sft_judgements", "judgement"), ("turn_summaries", "turn_summary")):
-            assert rows(project, f"SELECT count({column}) FROM {model} WHERE trace_key = '{new_key}'") == [(1,)], model
-        assert rows(project, f"SELECT count(label) FROM tool_interaction_labels WHERE trace_key = '{new_key}'") == [
-            (new_interactions,)
-        ]
+        new_key = rows(
+            project, "SELECT trace_key FROM traces WHERE trace_id = '99999999-1111-4111-8111-111111111111'"
+        )[0][0]
+        for model, column in (
+            ("trace_digests", "trace_digest"),
+            ("sft_records", "sft_record"),
+            ("sft_judgements", "judgement"),
+            ("turn_summaries", "turn_summary"),
+        ):
+            assert rows(project, f"SELECT count({column}) FROM {model} WHERE trace_key = '{new_key}'") == [
+                (1,)
+            ], model
+        assert rows(
+            project, f"SELECT count(label) FROM tool_interaction_labels WHERE trace_key = '{new_key}'"
+        ) == [(new_interactions,)]
         assert rows(project, "SELECT count(*) FROM sft_dataset")[0][0] == traces + 1
 
 
@@ -167,8 +189,18 @@ def test_preview_computes_rows_end_to_end_and_writes_no_table(project, monkeypat
     with FakeLLMServer(default=generous) as server:
         monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
         monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
-        result = cli(project, "run", "--vars", "{llm_model: local}", "--preview", "2", "--preview-model", "sft_dataset",
-                     "-s", "+sft_dataset")
+        result = cli(
+            project,
+            "run",
+            "--vars",
+            "{llm_model: local}",
+            "--preview",
+            "2",
+            "--preview-model",
+            "sft_dataset",
+            "-s",
+            "+sft_dataset",
+        )
         assert result.exit_code == 0, result.output
         assert "-- sft_dataset, row 1" in result.output
         assert "sft_instruction" in result.output and '"groundedness"' in result.output

@@ -29,8 +29,13 @@ def test_readme_starts_with_the_two_commands():
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
 def test_query_over_the_shared_corpus(project):  # noqa: F811
-    result = cli(project, "query", f"SELECT source_kind, count(*) AS n FROM traces('{CORPUS}') GROUP BY ALL ORDER BY 1",
-                 "--format", "jsonl")
+    result = cli(
+        project,
+        "query",
+        f"SELECT source_kind, count(*) AS n FROM traces('{CORPUS}') GROUP BY ALL ORDER BY 1",
+        "--format",
+        "jsonl",
+    )
     assert result.exit_code == 0, result.output
     counts = {r["source_kind"]: r["n"] for r in map(json.loads, result.output.strip().splitlines())}
     assert counts == {"atif": 15, "claude_code": 40, "codex": 13, "hermes_agent": 22, "pi_coding_agent": 4}
@@ -52,20 +57,28 @@ def test_the_main_job_commands_of_the_readme(project, monkeypatch):  # noqa: F81
         assert "-- sft_dataset, row 1" in preview.output  # the last model built is the one shown
         assert len(server.requests) == 3 * 3
 
-        sample = cli(project, "run", "--vars", "{llm_model: local, trace_format: codex, trace_path: examples/traces/codex, "
-                     "num_records: 2, shuffle: true, seed: 1}")
+        sample = cli(
+            project,
+            "run",
+            "--vars",
+            "{llm_model: local, trace_format: codex, trace_path: examples/traces/codex, "
+            "num_records: 2, shuffle: true, seed: 1}",
+        )
         assert sample.exit_code == 0, sample.output
         assert rows(project, "SELECT count(*), min(source_kind) FROM traces") == [(2, "codex")]
 
         parts = []
         for index in range(2):
-            part = cli(project, "run", "-s", "traces", "--vars",
-                       f"{{partition_index: {index}, partition_count: 2}}")
+            part = cli(
+                project, "run", "-s", "traces", "--vars", f"{{partition_index: {index}, partition_count: 2}}"
+            )
             assert part.exit_code == 0, part.output
             parts += [r[0] for r in rows(project, "SELECT trace_key FROM traces")]
         assert len(parts) == len(set(parts)) == 15
 
-        atif = cli(project, "run", "-s", "traces", "--vars", "{trace_format: atif, trace_path: examples/traces/atif}")
+        atif = cli(
+            project, "run", "-s", "traces", "--vars", "{trace_format: atif, trace_path: examples/traces/atif}"
+        )
         assert atif.exit_code == 0 and rows(project, "SELECT count(*) FROM traces") == [(3,)]
         no_path = cli(project, "run", "-s", "traces", "--vars", "{trace_format: atif}")
         assert no_path.exit_code == 1 and "atif_traces() has no default folder" in no_path.output
@@ -80,8 +93,13 @@ def test_the_main_job_commands_of_the_readme(project, monkeypatch):  # noqa: F81
 
         exported = cli(project, "export", "sft_dataset", "--format", "parquet")
         assert exported.exit_code == 0 and (project / "target" / "exports" / "sft_dataset.parquet").exists()
-        diagnostics = cli(project, "query", "SELECT count(*) FROM traces('examples/traces'); "
-                          "SELECT path, reason FROM trace_diagnostics()", "--format", "jsonl")
+        diagnostics = cli(
+            project,
+            "query",
+            "SELECT count(*) FROM traces('examples/traces'); SELECT path, reason FROM trace_diagnostics()",
+            "--format",
+            "jsonl",
+        )
         assert diagnostics.exit_code == 0, diagnostics.output
         reasons = [json.loads(line)["reason"] for line in diagnostics.output.strip().splitlines()]
         assert any("sidecar" in r for r in reasons) and any("invalid JSON" in r for r in reasons)

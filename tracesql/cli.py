@@ -12,9 +12,9 @@ from typing import Any
 import click
 import duckdb
 
-from tracesql import __version__
 from tracesql.console import Console
 from tracesql.errors import TracesqlError
+from tracesql.version import __version__
 
 console = Console()
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -45,12 +45,25 @@ def handle_errors(command):
 def project_options(command):
     """--project-dir, --profiles-dir, --target, --vars, --debug: on every project command."""
     options = [
-        click.option("--project-dir", type=click.Path(file_okay=False), envvar="TRACESQL_PROJECT_DIR",
-                     help="Project folder (has models/); default: the current folder."),
-        click.option("--profiles-dir", type=click.Path(file_okay=False), envvar="TRACESQL_PROFILES_DIR",
-                     help="Folder holding profiles.yml; default: the project folder."),
+        click.option(
+            "--project-dir",
+            type=click.Path(file_okay=False),
+            envvar="TRACESQL_PROJECT_DIR",
+            help="Project folder (has models/); default: the current folder.",
+        ),
+        click.option(
+            "--profiles-dir",
+            type=click.Path(file_okay=False),
+            envvar="TRACESQL_PROFILES_DIR",
+            help="Folder holding profiles.yml; default: the project folder.",
+        ),
         click.option("-t", "--target", help="Target in profiles.yml to use instead of its default."),
-        click.option("--vars", "vars_text", metavar="YAML", help="Vars overriding profiles.yml, e.g. '{trace_path: ~/x}'."),
+        click.option(
+            "--vars",
+            "vars_text",
+            metavar="YAML",
+            help="Vars overriding profiles.yml, e.g. '{trace_path: ~/x}'.",
+        ),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]
     for option in reversed(options):
@@ -59,9 +72,14 @@ def project_options(command):
 
 
 def selection_options(command):
-    command = click.option("--exclude", multiple=True, metavar="SELECTOR", help="Leave these out (same syntax as --select).")(command)
+    command = click.option(
+        "--exclude", multiple=True, metavar="SELECTOR", help="Leave these out (same syntax as --select)."
+    )(command)
     return click.option(
-        "-s", "--select", multiple=True, metavar="SELECTOR",
+        "-s",
+        "--select",
+        multiple=True,
+        metavar="SELECTOR",
         help="Models to use: name, +name (with ancestors), name+ (with descendants), tag:x, path:models/dir, source:traces.",
     )(command)
 
@@ -69,11 +87,29 @@ def selection_options(command):
 def build_options(command):
     """The options of `run` and `build`: LLM budget and cache, --dry-run, --full-refresh, --fail-fast."""
     options = [
-        click.option("--dry-run", is_flag=True, help="Build in a scratch database and estimate LLM calls without making any."),
-        click.option("--refresh-cache", is_flag=True, help="Call the LLM again even for cached prompts (and update the cache)."),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Build in a scratch database and estimate LLM calls without making any.",
+        ),
+        click.option(
+            "--refresh-cache",
+            is_flag=True,
+            help="Call the LLM again even for cached prompts (and update the cache).",
+        ),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the LLM cache."),
-        click.option("--max-calls", type=click.IntRange(min=0), metavar="N", help="Stop making LLM calls after N (later ones give NULL)."),
-        click.option("--max-tokens", type=click.IntRange(min=0), metavar="N", help="Stop making LLM calls after N tokens in total."),
+        click.option(
+            "--max-calls",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Stop making LLM calls after N (later ones give NULL).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Stop making LLM calls after N tokens in total.",
+        ),
         click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch."),
         click.option("-x", "--fail-fast", is_flag=True, help="Stop at the first failure."),
     ]
@@ -83,11 +119,15 @@ def build_options(command):
 
 
 def load(project_dir, profiles_dir, target, vars_text, *, require_models: bool = True):
-    from tracesql.config import parse_cli_vars
-    from tracesql.project import load_project
+    from tracesql.compile.loading import load_project
+    from tracesql.project.settings import parse_cli_vars
 
     project = load_project(
-        project_dir or ".", profiles_dir=profiles_dir, target=target, vars=parse_cli_vars(vars_text), require_models=require_models
+        project_dir or ".",
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=parse_cli_vars(vars_text),
+        require_models=require_models,
     )
     for warning in project.warnings:
         console.warning(warning)
@@ -111,11 +151,21 @@ def main(ctx: click.Context, debug: bool) -> None:
 @project_options
 @selection_options
 @build_options
-@click.option("--preview", type=click.IntRange(min=1), metavar="N",
-              help="Compute N rows end to end in a scratch database, print one record, write no model table.")
-@click.option("--preview-model", metavar="MODEL", help="With --preview: the model whose record is printed (default: the last built).")
+@click.option(
+    "--preview",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Compute N rows end to end in a scratch database, print one record, write no model table.",
+)
+@click.option(
+    "--preview-model",
+    metavar="MODEL",
+    help="With --preview: the model whose record is printed (default: the last built).",
+)
 @handle_errors
-def run(project_dir, profiles_dir, target, vars_text, debug, select, exclude, preview, preview_model, **options) -> None:
+def run(
+    project_dir, profiles_dir, target, vars_text, debug, select, exclude, preview, preview_model, **options
+) -> None:
     """Build the selected models (views, tables, incremental models) in dependency order."""
     if preview:
         _preview_command(locals())
@@ -124,7 +174,7 @@ def run(project_dir, profiles_dir, target, vars_text, debug, select, exclude, pr
 
 
 def _preview_command(args: dict[str, Any]) -> None:
-    from tracesql.exporting import preview
+    from tracesql.execution.preview import preview
 
     project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
     options = args.get("options", {})
@@ -135,12 +185,21 @@ def _preview_command(args: dict[str, Any]) -> None:
         "max_tokens": options.get("max_tokens"),
         "progress": console.progress,
     }
-    result = preview(project, args["preview"], select=args["select"], exclude=args["exclude"],
-                     model=args["preview_model"], run_options=run_options, reporter=console)
+    result = preview(
+        project,
+        args["preview"],
+        select=args["select"],
+        exclude=args["exclude"],
+        model=args["preview_model"],
+        run_options=run_options,
+        reporter=console,
+    )
     console.run_summary(result.results)
     console.line()
-    console.line(f"Preview on at most {args['preview']} rows per model; nothing was written to the database. "
-                 f"Rows: {', '.join(f'{k} {v}' for k, v in result.rows.items()) or 'none'}.")
+    console.line(
+        f"Preview on at most {args['preview']} rows per model; nothing was written to the database. "
+        f"Rows: {', '.join(f'{k} {v}' for k, v in result.rows.items()) or 'none'}."
+    )
     if result.record is not None:
         console.record(result.model, 1, result.record)
     if result.results.failed:
@@ -168,7 +227,7 @@ def test(project_dir, profiles_dir, target, vars_text, debug, select, exclude, f
 
 
 def _run_command(command: str, args: dict[str, Any], *, models: bool, tests: bool) -> None:
-    from tracesql.runner import RunRequest, run
+    from tracesql.execution.runner import RunRequest, run
 
     project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
     options = {**args.get("options", {}), **({"fail_fast": args["fail_fast"]} if "fail_fast" in args else {})}
@@ -201,7 +260,7 @@ def _run_command(command: str, args: dict[str, Any], *, models: bool, tests: boo
 @handle_errors
 def compile_command(project_dir, profiles_dir, target, vars_text, debug, select, exclude) -> None:
     """Render the selected models to target/compiled/ (prints the SQL when one model is selected)."""
-    from tracesql.runner import compile_selection
+    from tracesql.execution.runner import compile_selection
 
     project = load(project_dir, profiles_dir, target, vars_text)
     compiled = compile_selection(project, select, exclude)
@@ -210,19 +269,31 @@ def compile_command(project_dir, profiles_dir, target, vars_text, debug, select,
         console.sql(models[0].sql)
     tests = len(compiled) - len(models)
     folder = os.path.join(project.profile.settings.target_path, "compiled")
-    console.line(f"Compiled {len(models)} model{'s' * (len(models) != 1)} and {tests} data test{'s' * (tests != 1)} to {folder}/", err=True)
+    console.line(
+        f"Compiled {len(models)} model{'s' * (len(models) != 1)} and {tests} data test{'s' * (tests != 1)} to {folder}/",
+        err=True,
+    )
 
 
 @main.command(name="ls")
 @project_options
 @selection_options
-@click.option("--resource-type", type=click.Choice(["model", "test", "source", "all"]), default="model", show_default=True,
-              help="What to list.")
-@click.option("--output", "-o", type=click.Choice(["table", "name", "path", "json"]), default="table", show_default=True)
+@click.option(
+    "--resource-type",
+    type=click.Choice(["model", "test", "source", "all"]),
+    default="model",
+    show_default=True,
+    help="What to list.",
+)
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "name", "path", "json"]), default="table", show_default=True
+)
 @handle_errors
-def ls_command(project_dir, profiles_dir, target, vars_text, debug, select, exclude, resource_type, output) -> None:
+def ls_command(
+    project_dir, profiles_dir, target, vars_text, debug, select, exclude, resource_type, output
+) -> None:
     """List models with their materialization, tags and parents (or data tests, sources)."""
-    from tracesql.listing import list_nodes
+    from tracesql.commands.listing import list_nodes
 
     project = load(project_dir, profiles_dir, target, vars_text)
     columns, rows = list_nodes(project, select, exclude, resource_type)
@@ -238,18 +309,27 @@ def ls_command(project_dir, profiles_dir, target, vars_text, debug, select, excl
 @main.command()
 @click.argument("model_or_sql")
 @project_options
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show."
+)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--record", "record_number", type=click.IntRange(min=1), metavar="N",
-              help="Print row N of a built model as one readable record (nested fields indented).")
+@click.option(
+    "--record",
+    "record_number",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Print row N of a built model as one readable record (nested fields indented).",
+)
 @handle_errors
-def show(model_or_sql, project_dir, profiles_dir, target, vars_text, debug, limit, fmt, record_number) -> None:
+def show(
+    model_or_sql, project_dir, profiles_dir, target, vars_text, debug, limit, fmt, record_number
+) -> None:
     """Show the first rows of a model, or of a SELECT (which may use ref() and macros)."""
-    from tracesql import querying
+    from tracesql.commands import query as querying
 
     project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
     if record_number is not None:
-        from tracesql.exporting import record
+        from tracesql.commands.export import record
 
         console.record(model_or_sql, record_number, record(project, model_or_sql, record_number))
         return
@@ -260,14 +340,21 @@ def show(model_or_sql, project_dir, profiles_dir, target, vars_text, debug, limi
 @main.command()
 @click.argument("sql", required=False)
 @project_options
-@click.option("--file", "-f", "sql_file", type=click.File("r"), help="Read the SQL from a file ('-' for stdin).")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=None,
-              help="Rows to print (default: 100 as a table, all in other formats; 0 = all).")
+@click.option(
+    "--file", "-f", "sql_file", type=click.File("r"), help="Read the SQL from a file ('-' for stdin)."
+)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Rows to print (default: 100 as a table, all in other formats; 0 = all).",
+)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @handle_errors
 def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, limit, fmt) -> None:
     """Run ad-hoc SQL on the project's DuckDB file, with the trace readers and LLM functions registered."""
-    from tracesql import querying
+    from tracesql.commands import query as querying
 
     if sql_file is not None:
         sql = sql_file.read()
@@ -285,15 +372,22 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
 @main.command()
 @click.argument("model")
 @project_options
-@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default="parquet", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File to write (default: target/exports/MODEL.FORMAT).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default="parquet", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="File to write (default: target/exports/MODEL.FORMAT).",
+)
 @handle_errors
 def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, output) -> None:
     """Write a built model to Parquet (pyarrow) or JSON Lines, nested columns kept.
 
     `tracesql export sft_chat --format jsonl` gives the chat format fine-tuning tools load:
     {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
-    from tracesql.exporting import export as export_model
+    from tracesql.commands.export import export as export_model
 
     project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
     path, rows = export_model(project, model, fmt, output)
@@ -305,9 +399,11 @@ def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, outp
 @handle_errors
 def debug(project_dir, profiles_dir, target, vars_text, debug) -> None:
     """Show the resolved project, target, database, vars and LLM providers (whether keys are set, never the keys)."""
-    from tracesql.config import load_profile, parse_cli_vars, provider_status
+    from tracesql.project.settings import load_profile, parse_cli_vars, provider_status
 
-    profile = load_profile(project_dir or ".", profiles_dir=profiles_dir, target=target, cli_vars=parse_cli_vars(vars_text))
+    profile = load_profile(
+        project_dir or ".", profiles_dir=profiles_dir, target=target, cli_vars=parse_cli_vars(vars_text)
+    )
     settings = profile.settings
     exists = profile.database == ":memory:" or os.path.exists(profile.database)
     rows = [
@@ -318,9 +414,19 @@ def debug(project_dir, profiles_dir, target, vars_text, debug) -> None:
         ("profiles.yml", str(profile.profiles_path or "none (defaults)")),
         ("target", f"{profile.target_name} (targets: {', '.join(profile.target_names)})"),
         ("database", f"{profile.database}{'' if exists else ' (not built yet)'}"),
-        ("model paths", ", ".join(f"{p}{'' if (profile.project_dir / p).is_dir() else ' (missing)'}" for p in settings.model_paths)),
+        (
+            "model paths",
+            ", ".join(
+                f"{p}{'' if (profile.project_dir / p).is_dir() else ' (missing)'}"
+                for p in settings.model_paths
+            ),
+        ),
         ("vars", ", ".join(f"{k}={v!r}" for k, v in profile.vars.items()) or "none"),
-        ("LLM models", ", ".join(f"{alias} -> {m.provider}/{m.model}" for alias, m in profile.llm.models.items()) or "none"),
+        (
+            "LLM models",
+            ", ".join(f"{alias} -> {m.provider}/{m.model}" for alias, m in profile.llm.models.items())
+            or "none",
+        ),
         ("LLM cache", profile.llm.settings.cache_path or f"{settings.target_path}/llm_cache.sqlite"),
     ]
     console.table(["setting", "value"], rows, cell_width=400, footer=False)
@@ -332,12 +438,14 @@ def debug(project_dir, profiles_dir, target, vars_text, debug) -> None:
 @handle_errors
 def clean(project_dir, profiles_dir, target, vars_text, debug) -> None:
     """Delete target/ (compiled SQL, run artifacts, exports), keeping the LLM cache. The database file stays."""
-    from tracesql.config import load_profile
-    from tracesql.scaffold import clean as clean_target
+    from tracesql.commands.scaffold import clean as clean_target
+    from tracesql.project.settings import load_profile
 
     profile = load_profile(project_dir or ".", profiles_dir=profiles_dir, target=target)
     removed = clean_target(profile.project_dir, profile.target_dir)
-    console.line(f"Removed {removed}" if removed else f"Nothing to clean: {profile.target_dir} does not exist")
+    console.line(
+        f"Removed {removed}" if removed else f"Nothing to clean: {profile.target_dir} does not exist"
+    )
 
 
 @main.command()
@@ -346,12 +454,14 @@ def clean(project_dir, profiles_dir, target, vars_text, debug) -> None:
 @handle_errors
 def init(directory, debug) -> None:
     """Create a starter project (profiles.yml, models/, macros/) in DIRECTORY."""
-    from tracesql.scaffold import init_project
+    from tracesql.commands.scaffold import init_project
 
     written = init_project(directory)
     for path in written:
         console.line(f"created {os.path.relpath(path)}")
-    console.line(f"Next: cd {directory} && tracesql run" if Path(directory) != Path(".") else "Next: tracesql run")
+    console.line(
+        f"Next: cd {directory} && tracesql run" if Path(directory) != Path(".") else "Next: tracesql run"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

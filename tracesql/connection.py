@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
+from tracesql.llm import functions as llm_functions
+from tracesql.readers import registry as reader_registry
 from tracesql.readers import sql as reader_sql
+from tracesql.sqltext import quote, string_literal
 
 
 @dataclass
@@ -27,25 +29,20 @@ class SessionState:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-# Other layers (the LLM functions) add themselves here: hook(con, state, options).
-HOOKS: list[Callable[[duckdb.DuckDBPyConnection, SessionState, dict], None]] = []
-# Names of SQL functions backed by Python: a view that calls one cannot be opened outside
-# tracesql, so models using them default to tables. Layers add their names here.
-PYTHON_SQL_NAMES: set[str] = set()
 _STATES: dict[int, SessionState] = {}
 
 
 def python_sql_names() -> set[str]:
-    from tracesql.readers.base import READERS
-
-    return PYTHON_SQL_NAMES | {cls.function_name for cls in READERS.values()} | {"trace_diagnostics"}
+    """Names of SQL functions backed by Python: a view that calls one cannot be opened
+    outside tracesql, so models using them default to tables."""
+    return reader_registry.function_names() | llm_functions.SQL_NAMES
 
 
 def configure_connection(con: duckdb.DuckDBPyConnection, **options: Any) -> SessionState:
+    """Register every SQL function tracesql adds (the readers', then the LLM layer's)."""
     state = SessionState(scans=reader_sql.ScanStore(options.get("spill_dir")))
     reader_sql.register(con, state.scans)
-    for hook in HOOKS:
-        hook(con, state, options)
+    llm_functions.configure_llm(con, state.extras, options)
     _STATES[id(con)] = state
     return state
 
@@ -64,8 +61,8 @@ def open_connection(database: str = ":memory:", *, read_only: bool = False, wal:
         con = duckdb.connect(":memory:")
         alias = _attach_alias(database)
         try:
-            con.execute(f"ATTACH '{_sql_text(database)}' AS \"{alias}\" (RECOVERY_MODE no_wal_writes)")
-            con.execute(f'USE "{alias}"')
+            con.execute(f"ATTACH {string_literal(database)} AS {quote(alias)} (RECOVERY_MODE no_wal_writes)")
+            con.execute(f"USE {quote(alias)}")
         except BaseException:
             con.close()
             raise
@@ -76,10 +73,6 @@ def _attach_alias(database: str) -> str:
     """The name DuckDB itself would give the file (its stem), unless that name is reserved."""
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(database))[0]) or "project"
     return stem if stem.lower() not in ("memory", "system", "temp", "main") else f"{stem}_db"
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def state_for(con: duckdb.DuckDBPyConnection) -> SessionState | None:
@@ -93,5 +86,3 @@ def close(con: duckdb.DuckDBPyConnection) -> None:
         state.scans.close()
         for closer in state.extras.get("closers", []):
             closer()
-
-from tracesql.llm import functions as _llm_functions  # noqa: E402,F401  (registers the LLM functions hook)

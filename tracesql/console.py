@@ -13,8 +13,8 @@ from typing import Any
 import click
 import orjson
 
-from tracesql.arrow_rows import json_default
-from tracesql.nodes import DataTest, Model
+from tracesql.project.nodes import DataTest, Model
+from tracesql.rows import json_default
 
 STATUS_LABELS = {
     "success": ("OK", "green"),
@@ -25,7 +25,15 @@ STATUS_LABELS = {
     "skipped": ("SKIP", "yellow"),
 }
 LLM_COLUMNS = ("model_alias", "calls", "cache_hits", "errors", "input_tokens", "output_tokens", "cost_usd")
-LLM_DRY_RUN_COLUMNS = ("model_alias", "would_call", "cache_hits", "est_input_tokens", "est_output_tokens", "est_tokens", "est_cost_usd")
+LLM_DRY_RUN_COLUMNS = (
+    "model_alias",
+    "would_call",
+    "cache_hits",
+    "est_input_tokens",
+    "est_output_tokens",
+    "est_tokens",
+    "est_cost_usd",
+)
 CELL_WIDTH = 48
 
 
@@ -51,7 +59,9 @@ class Console:
 
     def run_started(self, total: int, request: Any) -> None:
         if request.dry_run:
-            self.line("Dry run: building in a scratch database; nothing is written, LLM calls are counted, not made.")
+            self.line(
+                "Dry run: building in a scratch database; nothing is written, LLM calls are counted, not made."
+            )
         what = {"run": "model", "test": "data test", "build": "node"}.get(request.command, "node")
         self.line(f"Running {total} {what}{'s' if total != 1 else ''}")
 
@@ -63,7 +73,11 @@ class Console:
         width = len(str(total))
         kind = result.materialized if result.kind == "model" else "test"
         detail = result.message
-        if result.status == "success" and result.rows is not None and not detail.startswith(("inserted", "merged", "would")):
+        if (
+            result.status == "success"
+            and result.rows is not None
+            and not detail.startswith(("inserted", "merged", "would"))
+        ):
             counted = f"{result.rows} row{'s' if result.rows != 1 else ''}"
             detail = counted if detail in ("created", "replaced") else f"{counted}, {detail}"
         if result.status in ("error", "skipped"):
@@ -75,7 +89,10 @@ class Console:
 
     def run_summary(self, results: Any) -> None:
         self.end_progress()
-        counts = [(status, results.count(status)) for status in ("success", "pass", "warn", "fail", "error", "skipped")]
+        counts = [
+            (status, results.count(status))
+            for status in ("success", "pass", "warn", "fail", "error", "skipped")
+        ]
         parts = [f"{n} {STATUS_LABELS[s][0].lower() if s != 'success' else 'ok'}" for s, n in counts if n]
         self.line()
         self.line(f"Finished in {results.elapsed:.2f}s: {', '.join(parts) or 'nothing to do'}.")
@@ -109,7 +126,9 @@ class Console:
         """Per model alias: calls, cache hits, errors, tokens, cost (or, in a dry run, the estimate)."""
         used = [r for r in rows if any(r.get(k) for k in ("calls", "cache_hits", "errors", "would_call"))]
         if used:
-            keys = [k for k in (LLM_DRY_RUN_COLUMNS if dry_run else LLM_COLUMNS) if any(k in row for row in used)]
+            keys = [
+                k for k in (LLM_DRY_RUN_COLUMNS if dry_run else LLM_COLUMNS) if any(k in row for row in used)
+            ]
             # answers cut off at max_tokens and calls stopped by a budget, when there are any
             keys += [k for k in ("truncated", "budget_skipped") if any(row.get(k) for row in used)]
             self.line()
@@ -138,7 +157,9 @@ class Console:
 
     # -- tables -------------------------------------------------------------------------
 
-    def rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", *, more: bool = False) -> None:
+    def rows(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", *, more: bool = False
+    ) -> None:
         if fmt == "table":
             self.table(columns, rows, more=more)
         elif fmt == "csv":
@@ -148,7 +169,13 @@ class Console:
             writer.writerows([[_plain(v) for v in row] for row in rows])
             click.echo(buffer.getvalue(), nl=False)
         elif fmt == "json":
-            click.echo(orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=json_default, option=orjson.OPT_INDENT_2).decode())
+            click.echo(
+                orjson.dumps(
+                    [dict(zip(columns, row, strict=True)) for row in rows],
+                    default=json_default,
+                    option=orjson.OPT_INDENT_2,
+                ).decode()
+            )
         elif fmt == "jsonl":
             for row in rows:
                 click.echo(orjson.dumps(dict(zip(columns, row, strict=True)), default=json_default).decode())
@@ -156,15 +183,26 @@ class Console:
             raise ValueError(f"unknown format {fmt}")
 
     def table(
-        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, more: bool = False, cell_width: int = CELL_WIDTH,
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        more: bool = False,
+        cell_width: int = CELL_WIDTH,
         footer: bool = True,
     ) -> None:
         cells = [[_cell(v, cell_width) for v in row] for row in rows]
         widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-        numeric = [bool(rows) and all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in rows) for i in range(len(columns))]
+        numeric = [
+            bool(rows) and all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in rows)
+            for i in range(len(columns))
+        ]
 
         def fmt(values: Sequence[str], align: bool) -> str:
-            out = [v.rjust(w) if align and numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+            out = [
+                v.rjust(w) if align and numeric[i] else v.ljust(w)
+                for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            ]
             return "│ " + " │ ".join(out) + " │"
 
         self.line("┌─" + "─┬─".join("─" * w for w in widths) + "─┐")
@@ -200,5 +238,3 @@ def _plain(value: Any) -> str:
     if isinstance(value, dict | list | tuple):
         return orjson.dumps(value, default=json_default).decode()
     return str(value)
-
-

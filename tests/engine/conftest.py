@@ -73,7 +73,10 @@ def seed_raw_source(root: Path, ids: range, database: str = "dev.duckdb") -> Non
     (root / database).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(root / database))
     con.execute("CREATE TABLE IF NOT EXISTS raw_source (id INTEGER, kind VARCHAR)")
-    con.execute("INSERT INTO raw_source SELECT range, ['a', 'b', 'c'][range % 3 + 1] FROM range(?, ?)", [ids.start, ids.stop])
+    con.execute(
+        "INSERT INTO raw_source SELECT range, ['a', 'b', 'c'][range % 3 + 1] FROM range(?, ?)",
+        [ids.start, ids.stop],
+    )
     con.close()
 
 
@@ -87,7 +90,9 @@ def project(tmp_path: Path) -> Path:
 def invoke(root: Path, *args: str, env: dict | None = None) -> Result:
     """Run `tracesql <command> --project-dir root <args>` through click's test runner."""
     command, *rest = args
-    argv = [command, "--project-dir", str(root), *rest] if command not in ("--version", "init") else list(args)
+    argv = (
+        [command, "--project-dir", str(root), *rest] if command not in ("--version", "init") else list(args)
+    )
     return CliRunner().invoke(main, argv, env=env, catch_exceptions=True)
 
 

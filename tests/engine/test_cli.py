@@ -29,7 +29,18 @@ def test_every_command_has_help():
     top = runner.invoke(main, ["--help"])
     assert top.exit_code == 0
     commands = sorted(main.commands)
-    assert set(commands) >= {"run", "build", "test", "compile", "ls", "show", "query", "clean", "debug", "init"}
+    assert set(commands) >= {
+        "run",
+        "build",
+        "test",
+        "compile",
+        "ls",
+        "show",
+        "query",
+        "clean",
+        "debug",
+        "init",
+    }
     for name in commands:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
@@ -48,13 +59,22 @@ def test_run_builds_views_tables_and_incremental_then_plain_duckdb_opens_them(pr
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if " of 4 " in line]
     assert len(lines) == 4
-    assert any("OK" in line and "raw_events" in line and "10 rows" in line and "table" in line for line in lines)
+    assert any(
+        "OK" in line and "raw_events" in line and "10 rows" in line and "table" in line for line in lines
+    )
     assert any("stg_events" in line and "view" in line and "created" in line for line in lines)
     assert "Finished in" in result.stdout and "4 ok" in result.stdout
     # The database file opens in plain DuckDB, with the models there.
-    tables = dict(db_rows(project, f"SELECT table_name, table_type FROM information_schema.tables WHERE {NOT_LLM_LOG}"))
-    assert tables == {"raw_source": "BASE TABLE", "raw_events": "BASE TABLE", "stg_events": "VIEW",
-                      "kinds": "BASE TABLE", "events_incr": "BASE TABLE"}
+    tables = dict(
+        db_rows(project, f"SELECT table_name, table_type FROM information_schema.tables WHERE {NOT_LLM_LOG}")
+    )
+    assert tables == {
+        "raw_source": "BASE TABLE",
+        "raw_events": "BASE TABLE",
+        "stg_events": "VIEW",
+        "kinds": "BASE TABLE",
+        "events_incr": "BASE TABLE",
+    }
     assert db_rows(project, "SELECT sum(doubled) FROM stg_events") == [(90,)]  # the macro doubled ids 0..9
     assert db_rows(project, "SELECT kind, n FROM kinds ORDER BY kind") == [("a", 4), ("b", 3), ("c", 3)]
     run_results = json.loads((project / "target/run_results.json").read_text())
@@ -65,8 +85,10 @@ def test_run_builds_views_tables_and_incremental_then_plain_duckdb_opens_them(pr
     manifest = json.loads((project / "target/manifest.json").read_text())
     assert manifest["nodes"]["model.kinds"]["depends_on"] == ["model.stg_events"]
     assert manifest["nodes"]["model.kinds"]["tags"] == ["report"]
-    assert (project / "target/compiled/models/staging/stg_events.sql").read_text().startswith(
-        'select id, kind, (id * 2) as doubled\nfrom "raw_events"'
+    assert (
+        (project / "target/compiled/models/staging/stg_events.sql")
+        .read_text()
+        .startswith('select id, kind, (id * 2) as doubled\nfrom "raw_events"')
     )
 
 
@@ -98,7 +120,10 @@ def test_build_runs_data_tests_and_reports_failures(project: Path):
     assert any("│            3 │         2 │" in line for line in table_lines), out
     # Models downstream of the tested model are skipped, the others were built.
     assert "skipped: upstream data test 'unique_stg_events_id' failed" in out
-    statuses = {r["name"]: r["status"] for r in json.loads((project / "target/run_results.json").read_text())["results"]}
+    statuses = {
+        r["name"]: r["status"]
+        for r in json.loads((project / "target/run_results.json").read_text())["results"]
+    }
     assert statuses["kinds"] == "skipped" and statuses["events_incr"] == "skipped"
     assert statuses["raw_events"] == "success" and statuses["accepted_values_stg_events_kind"] == "pass"
 
@@ -112,39 +137,60 @@ def test_test_command_runs_tests_on_built_models(project: Path):
 
 
 def test_failed_model_skips_descendants_others_go_on(project: Path):
-    write_files(project, {"models/kinds.sql": "select kind, count(*) as n from {{ ref('stg_events') }} group by nope"})
+    write_files(
+        project, {"models/kinds.sql": "select kind, count(*) as n from {{ ref('stg_events') }} group by nope"}
+    )
     write_files(project, {"models/after_kinds.sql": "select * from {{ ref('kinds') }}"})
     result = invoke(project, "run")
     assert result.exit_code == 1
     assert "ERROR" in result.stdout and "SKIP" in result.stdout
     errors = error_lines(result)
     assert len(errors) == 1
-    assert errors[0].startswith("Error: model kinds, models/kinds.sql:1: Binder Error: Referenced column \"nope\" not found")
-    statuses = {r["name"]: r["status"] for r in json.loads((project / "target/run_results.json").read_text())["results"]}
-    assert statuses == {"raw_events": "success", "stg_events": "success", "kinds": "error",
-                        "after_kinds": "skipped", "events_incr": "success"}
+    assert errors[0].startswith(
+        'Error: model kinds, models/kinds.sql:1: Binder Error: Referenced column "nope" not found'
+    )
+    statuses = {
+        r["name"]: r["status"]
+        for r in json.loads((project / "target/run_results.json").read_text())["results"]
+    }
+    assert statuses == {
+        "raw_events": "success",
+        "stg_events": "success",
+        "kinds": "error",
+        "after_kinds": "skipped",
+        "events_incr": "success",
+    }
 
 
 def test_syntax_error_names_file_line_and_column_and_nothing_runs(project: Path):
     write_files(project, {"models/bad.sql": "select id,\n  kind\nfrom {{ ref('raw_events') }}\nwhere id >\n"})
     result = invoke(project, "run")
     assert result.exit_code == 1
-    assert error_lines(result) == ['Error: model bad, models/bad.sql:4:10: SQL syntax error: syntax error at or near ">"']
+    assert error_lines(result) == [
+        'Error: model bad, models/bad.sql:4:10: SQL syntax error: syntax error at or near ">"'
+    ]
     assert not (project / "target/run_results.json").exists()
-    assert db_rows(project, f"SELECT table_name FROM information_schema.tables WHERE {NOT_LLM_LOG}") == [("raw_source",)]
+    assert db_rows(project, f"SELECT table_name FROM information_schema.tables WHERE {NOT_LLM_LOG}") == [
+        ("raw_source",)
+    ]
 
 
 def test_syntax_error_mid_line(project: Path):
     write_files(project, {"models/bad.sql": "select id\nfrom {{ ref('raw_events') }}\nwhere id = = 3\n"})
     result = invoke(project, "compile")
-    assert error_lines(result) == ['Error: model bad, models/bad.sql:3:12: SQL syntax error: syntax error at or near "="']
+    assert error_lines(result) == [
+        'Error: model bad, models/bad.sql:3:12: SQL syntax error: syntax error at or near "="'
+    ]
 
 
 def test_cycle_is_an_error_naming_models_and_files(project: Path):
-    write_files(project, {
-        "models/a.sql": "select * from {{ ref('b') }}",
-        "models/b.sql": "select * from {{ ref('a') }}",
-    })
+    write_files(
+        project,
+        {
+            "models/a.sql": "select * from {{ ref('b') }}",
+            "models/b.sql": "select * from {{ ref('a') }}",
+        },
+    )
     result = invoke(project, "run")
     assert result.exit_code == 1
     assert error_lines(result) == [
@@ -173,7 +219,9 @@ def test_unknown_model_config_key(project: Path):
     result = invoke(project, "compile")
     assert result.exit_code == 1
     [line] = error_lines(result)
-    assert line.startswith("Error: model kinds, models/kinds.sql:2: config(): unknown key 'materialised' (known: materialized,")
+    assert line.startswith(
+        "Error: model kinds, models/kinds.sql:2: config(): unknown key 'materialised' (known: materialized,"
+    )
 
 
 def test_debug_flag_shows_the_traceback(project: Path):
@@ -201,12 +249,20 @@ def test_select_and_exclude_with_graph_operators(project: Path):
 def test_ls_shows_materialization_tags_parents(project: Path):
     result = invoke(project, "ls")
     assert result.exit_code == 0, result.output
-    rows = [[c.strip() for c in line.strip("│").split("│")] for line in result.stdout.splitlines() if line.startswith("│")]
+    rows = [
+        [c.strip() for c in line.strip("│").split("│")]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    ]
     assert rows[0] == ["name", "materialized", "tags", "parents", "path"]
     assert ["kinds", "table", "report", "stg_events", "models/kinds.sql"] in rows
     assert ["stg_events", "view", "", "raw_events", "models/staging/stg_events.sql"] in rows
     result = invoke(project, "ls", "--resource-type", "test", "-o", "name")
-    assert result.stdout.split() == ["accepted_values_stg_events_kind", "not_null_stg_events_id", "unique_stg_events_id"]
+    assert result.stdout.split() == [
+        "accepted_values_stg_events_kind",
+        "not_null_stg_events_id",
+        "unique_stg_events_id",
+    ]
 
 
 def test_compile_prints_one_model_and_writes_files(project: Path):
@@ -226,11 +282,15 @@ def test_show_model_and_sql(project: Path):
     result = invoke(project, "show", "kinds", "--limit", "2")
     assert result.exit_code == 0, result.output
     assert "first 2 rows shown; more exist" in result.stdout
-    result = invoke(project, "show", "select kind, n from {{ ref('kinds') }} order by n desc, kind", "--format", "csv")
+    result = invoke(
+        project, "show", "select kind, n from {{ ref('kinds') }} order by n desc, kind", "--format", "csv"
+    )
     assert result.stdout.splitlines() == ["kind,n", "a,4", "b,3", "c,3"]
     result = invoke(project, "show", "kindz")
     assert result.exit_code == 1
-    assert error_lines(result) == ["Error: no model named 'kindz' (did you mean 'kinds'?); give a model name or a SELECT query"]
+    assert error_lines(result) == [
+        "Error: no model named 'kindz' (did you mean 'kinds'?); give a model name or a SELECT query"
+    ]
     result = invoke(project, "show", "select nope from {{ ref('kinds') }}")
     assert error_lines(result)[0].startswith('Error: Binder Error: Referenced column "nope" not found')
 
@@ -243,26 +303,36 @@ def test_query_runs_sql_with_readers_registered(project: Path):
     # the readers are there: a table macro over an empty folder
     empty = project / "no_traces"
     empty.mkdir()
-    result = invoke(project, "query", f"select count(*) as n from claude_code_traces('{empty}')", "--format", "jsonl")
+    result = invoke(
+        project, "query", f"select count(*) as n from claude_code_traces('{empty}')", "--format", "jsonl"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"n": 0}
     result = invoke(project, "query", "select * from missing_table")
-    assert error_lines(result)[0].startswith("Error: Catalog Error: Table with name missing_table does not exist")
+    assert error_lines(result)[0].startswith(
+        "Error: Catalog Error: Table with name missing_table does not exist"
+    )
 
 
 def test_target_and_vars(project: Path):
     seed_raw_source(project, range(0, 10), database="target/ci.duckdb")
     result = invoke(project, "run", "--target", "ci", "-s", "+stg_events")
     assert result.exit_code == 0, result.output
-    assert db_rows(project, "SELECT count(*) FROM stg_events", "target/ci.duckdb") == [(5,)]  # ci vars: min_id 5
+    assert db_rows(project, "SELECT count(*) FROM stg_events", "target/ci.duckdb") == [
+        (5,)
+    ]  # ci vars: min_id 5
     result = invoke(project, "run", "--target", "ci", "-s", "stg_events", "--vars", "{min_id: 8}")
     assert db_rows(project, "SELECT count(*) FROM stg_events", "target/ci.duckdb") == [(2,)]
     result = invoke(project, "run", "--target", "prod")
-    assert error_lines(result) == [f"Error: {project / 'profiles.yml'}: target 'prod' is not defined (targets: ci, dev)"]
+    assert error_lines(result) == [
+        f"Error: {project / 'profiles.yml'}: target 'prod' is not defined (targets: ci, dev)"
+    ]
 
 
 def test_profiles_dir(project: Path, tmp_path: Path):
-    other = write_files(tmp_path / "elsewhere", {"profiles.yml": "targets:\n  dev: {database: other.duckdb}\n"})
+    other = write_files(
+        tmp_path / "elsewhere", {"profiles.yml": "targets:\n  dev: {database: other.duckdb}\n"}
+    )
     result = invoke(project, "debug", "--profiles-dir", str(other))
     assert result.exit_code == 0, result.output
     assert str(project / "other.duckdb") in result.stdout
@@ -294,7 +364,10 @@ def test_clean_keeps_the_llm_cache(project: Path):
     (project / "target" / "llm_cache.sqlite").write_bytes(b"answers that were paid for")
     (project / "target" / "llm_cache.sqlite-wal").write_bytes(b"")
     assert invoke(project, "clean").exit_code == 0
-    assert sorted(p.name for p in (project / "target").iterdir()) == ["llm_cache.sqlite", "llm_cache.sqlite-wal"]
+    assert sorted(p.name for p in (project / "target").iterdir()) == [
+        "llm_cache.sqlite",
+        "llm_cache.sqlite-wal",
+    ]
 
 
 def test_init_creates_a_project_that_compiles(tmp_path: Path):
@@ -326,4 +399,6 @@ def test_dry_run_writes_nothing(project: Path, command: str):
     assert result.exit_code == 0, result.output
     assert "Dry run" in result.stdout
     assert not (project / "target/run_results.json").exists()
-    assert db_rows(project, f"SELECT table_name FROM information_schema.tables WHERE {NOT_LLM_LOG}") == [("raw_source",)]
+    assert db_rows(project, f"SELECT table_name FROM information_schema.tables WHERE {NOT_LLM_LOG}") == [
+        ("raw_source",)
+    ]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import write_files
-from tracesql.config import load_profile, parse_cli_vars
 from tracesql.errors import ConfigError
+from tracesql.project.settings import load_profile, parse_cli_vars
 
 
 def test_defaults_without_any_file(tmp_path: Path):
@@ -23,14 +23,19 @@ def test_defaults_without_any_file(tmp_path: Path):
 
 
 def test_targets_vars_precedence_and_relative_database(tmp_path: Path):
-    write_files(tmp_path, {"profiles.yml": """
+    write_files(
+        tmp_path,
+        {
+            "profiles.yml": """
         target: dev
         targets:
           dev: {database: dev.duckdb}
           ci: {database: out/ci.duckdb, vars: {limit: 5, fmt: ci}}
           mem: {database: ":memory:"}
         vars: {limit: 1, fmt: base, path: x}
-    """})
+    """
+        },
+    )
     dev = load_profile(tmp_path)
     assert dev.database == str(tmp_path / "dev.duckdb")
     assert dev.vars == {"limit": 1, "fmt": "base", "path": "x"}
@@ -42,7 +47,10 @@ def test_targets_vars_precedence_and_relative_database(tmp_path: Path):
 
 
 def test_unknown_key_names_file_key_path_and_line(tmp_path: Path):
-    write_files(tmp_path, {"profiles.yml": """
+    write_files(
+        tmp_path,
+        {
+            "profiles.yml": """
         targets:
           dev:
             database: a.duckdb
@@ -50,7 +58,9 @@ def test_unknown_key_names_file_key_path_and_line(tmp_path: Path):
           local:
             base_url: http://127.0.0.1:9/v1
             api_key: oops
-    """})
+    """
+        },
+    )
     with pytest.raises(ConfigError) as info:
         load_profile(tmp_path)
     assert str(info.value) == f"{tmp_path / 'profiles.yml'}:7: unknown key 'providers.local.api_key'"
@@ -72,7 +82,10 @@ def test_wrong_type_and_missing_key(tmp_path: Path):
 
 
 def test_llm_sections_merge_target_over_project(tmp_path: Path):
-    write_files(tmp_path, {"profiles.yml": """
+    write_files(
+        tmp_path,
+        {
+            "profiles.yml": """
         targets:
           dev: {}
           ci:
@@ -87,7 +100,9 @@ def test_llm_sections_merge_target_over_project(tmp_path: Path):
           default: {provider: local, model: big, max_parallel_requests: 16}
           judge: {provider: nvidia, model: some/judge}
         llm: {on_error: fail, max_retries: 3, default_model: judge}
-    """})
+    """
+        },
+    )
     dev = load_profile(tmp_path)
     assert set(dev.llm.providers) == {"nvidia", "openai", "local"}
     assert dev.llm.models["default"].model == "big"
@@ -102,12 +117,17 @@ def test_llm_sections_merge_target_over_project(tmp_path: Path):
 
 def test_model_alias_with_unknown_provider(tmp_path: Path):
     write_files(tmp_path, {"profiles.yml": "models:\n  default: {provider: nope, model: m}\n"})
-    with pytest.raises(ConfigError, match=r"models.default.provider: unknown provider 'nope' \(known: nvidia, openai\)"):
+    with pytest.raises(
+        ConfigError, match=r"models.default.provider: unknown provider 'nope' \(known: nvidia, openai\)"
+    ):
         load_profile(tmp_path)
 
 
 def test_env_var_in_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    write_files(tmp_path, {"profiles.yml": "targets:\n  dev: {database: \"{{ env_var('TQ_DB', 'fallback.duckdb') }}\"}\n"})
+    write_files(
+        tmp_path,
+        {"profiles.yml": "targets:\n  dev: {database: \"{{ env_var('TQ_DB', 'fallback.duckdb') }}\"}\n"},
+    )
     assert load_profile(tmp_path).database == str(tmp_path / "fallback.duckdb")
     monkeypatch.setenv("TQ_DB", "/abs/from_env.duckdb")
     assert load_profile(tmp_path).database == "/abs/from_env.duckdb"
@@ -117,7 +137,10 @@ def test_env_var_in_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_pyproject_settings(tmp_path: Path):
-    write_files(tmp_path, {"pyproject.toml": """
+    write_files(
+        tmp_path,
+        {
+            "pyproject.toml": """
         [tool.tracesql]
         name = "demo"
         model-paths = ["sql"]
@@ -126,7 +149,9 @@ def test_pyproject_settings(tmp_path: Path):
         [tool.tracesql.folders.staging]
         materialized = "table"
         tags = ["stg"]
-    """})
+    """
+        },
+    )
     profile = load_profile(tmp_path)
     assert profile.name == "demo"
     assert profile.settings.model_paths == ["sql"]

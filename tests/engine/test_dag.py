@@ -7,15 +7,20 @@ from pathlib import Path
 import pytest
 
 from tests.engine.conftest import write_files
-from tracesql.dag import Graph
+from tracesql.compile.loading import load_project
+from tracesql.compile.selection import select_nodes
 from tracesql.errors import GraphError
-from tracesql.nodes import DataTest, Model
-from tracesql.project import load_project
-from tracesql.selection import select_nodes
+from tracesql.project.graph import Graph
+from tracesql.project.nodes import DataTest, Model
 
 
 def model(name: str, *refs: str, tags: tuple[str, ...] = (), path: str | None = None) -> Model:
-    m = Model(name=name, path=Path(f"/p/{path or f'models/{name}.sql'}"), rel_path=path or f"models/{name}.sql", raw_sql="")
+    m = Model(
+        name=name,
+        path=Path(f"/p/{path or f'models/{name}.sql'}"),
+        rel_path=path or f"models/{name}.sql",
+        raw_sql="",
+    )
     m.refs = list(refs)
     m.config.tags = list(tags)
     return m
@@ -60,9 +65,13 @@ def test_cycle_names_every_model_and_file():
 
 
 def test_missing_ref_from_a_data_test_names_the_yaml_line():
-    test = DataTest(name="t", path=Path("/p/models/s.yml"), rel_path="models/s.yml", raw_sql="", test_type="x", line=7)
+    test = DataTest(
+        name="t", path=Path("/p/models/s.yml"), rel_path="models/s.yml", raw_sql="", test_type="x", line=7
+    )
     test.refs = ["nope"]
-    with pytest.raises(GraphError, match=r"data test 't' \(models/s.yml:7\) refs 'nope', which is not a model"):
+    with pytest.raises(
+        GraphError, match=r"data test 't' \(models/s.yml:7\) refs 'nope', which is not a model"
+    ):
         graph_of(model("a"), tests=(test,))
 
 
@@ -114,10 +123,12 @@ def test_selector_errors_suggest():
 
 
 def test_tests_follow_their_models(tmp_path: Path):
-    write_files(tmp_path, {
-        "models/a.sql": "select 1 as id",
-        "models/b.sql": "select id from {{ ref('a') }}",
-        "models/s.yml": """
+    write_files(
+        tmp_path,
+        {
+            "models/a.sql": "select 1 as id",
+            "models/b.sql": "select id from {{ ref('a') }}",
+            "models/s.yml": """
             models:
               - name: a
                 columns: [{name: id, data_tests: [unique]}]
@@ -126,14 +137,28 @@ def test_tests_follow_their_models(tmp_path: Path):
                   - name: id
                     data_tests: [not_null, {relationships: {to: "ref('a')", field: id}}]
         """,
-        "data_tests/b_small.sql": "select * from {{ ref('b') }} where id > 10",
-    })
+            "data_tests/b_small.sql": "select * from {{ ref('b') }} where id > 10",
+        },
+    )
     project = load_project(tmp_path)
     graph = project.graph
-    assert names(graph, select_nodes(graph, ("a",), with_tests=True)) == ["a", "relationships_b_id", "unique_a_id"]
-    assert names(graph, select_nodes(graph, ("b",), with_tests=True)) == ["b", "b_small", "not_null_b_id", "relationships_b_id"]
+    assert names(graph, select_nodes(graph, ("a",), with_tests=True)) == [
+        "a",
+        "relationships_b_id",
+        "unique_a_id",
+    ]
+    assert names(graph, select_nodes(graph, ("b",), with_tests=True)) == [
+        "b",
+        "b_small",
+        "not_null_b_id",
+        "relationships_b_id",
+    ]
     assert names(graph, select_nodes(graph, ("test_type:singular",), with_tests=True)) == ["b_small"]
-    assert names(graph, select_nodes(graph, ("b",), ("not_null_b_id",), with_tests=True)) == ["b", "b_small", "relationships_b_id"]
+    assert names(graph, select_nodes(graph, ("b",), ("not_null_b_id",), with_tests=True)) == [
+        "b",
+        "b_small",
+        "relationships_b_id",
+    ]
     # a model's tests run right after it
     order = [graph.nodes[u].name for u in graph.order()]
     assert order.index("unique_a_id") < order.index("b")

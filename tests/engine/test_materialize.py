@@ -7,15 +7,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tracesql.compile import Compiled
+from tracesql.compile.compiler import Compiled
 from tracesql.errors import ExecutionError
-from tracesql.materialize import materialize, relation_type
-from tracesql.nodes import Model, NodeConfig, Relation
+from tracesql.execution.materialize import materialize, relation_type
+from tracesql.project.nodes import Model, NodeConfig, Relation
 
 
 def compiled(sql: str, *, incremental: bool = False, name: str = "m", **config) -> Compiled:
-    model = Model(name=name, path=Path(f"/p/models/{name}.sql"), rel_path=f"models/{name}.sql", raw_sql=sql,
-                  config=NodeConfig(**config))
+    model = Model(
+        name=name,
+        path=Path(f"/p/models/{name}.sql"),
+        rel_path=f"models/{name}.sql",
+        raw_sql=sql,
+        config=NodeConfig(**config),
+    )
     return Compiled(model, sql, set(), is_incremental=incremental)
 
 
@@ -43,9 +48,14 @@ def test_view_and_table_replace_each_other(con):
 def test_failed_table_build_keeps_the_old_table(con):
     materialize(con, compiled("select * from src", materialized="table"))
     with pytest.raises(duckdb.Error):
-        materialize(con, compiled("select id / (id - id) :: int as boom, error('boom') from src", materialized="table"))
+        materialize(
+            con,
+            compiled("select id / (id - id) :: int as boom, error('boom') from src", materialized="table"),
+        )
     assert count(con) == 5
-    leftovers = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%tracesql%'").fetchall()
+    leftovers = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%tracesql%'"
+    ).fetchall()
     assert leftovers == []
 
 
@@ -74,34 +84,58 @@ def test_incremental_merge_on_unique_key(con):
     done = materialize(con, compiled(batch, materialized="incremental", unique_key="id", incremental=True))
     assert (done.rows, done.message) == (3, "merged 3 rows (2 replaced)")
     assert con.execute("SELECT id, v FROM m ORDER BY id").fetchall() == [
-        (0, "v0"), (1, "changed"), (2, "changed"), (3, "v3"), (4, "v4"), (9, "new")
+        (0, "v0"),
+        (1, "changed"),
+        (2, "changed"),
+        (3, "v3"),
+        (4, "v4"),
+        (9, "new"),
     ]
 
 
 def test_incremental_composite_key_and_missing_key_column(con):
     materialize(con, compiled("select id, v from src", materialized="incremental", unique_key=["id", "v"]))
-    done = materialize(con, compiled("select 1 as id, 'v1' as v", materialized="incremental", unique_key=["id", "v"], incremental=True))
+    done = materialize(
+        con,
+        compiled(
+            "select 1 as id, 'v1' as v", materialized="incremental", unique_key=["id", "v"], incremental=True
+        ),
+    )
     assert done.message == "merged 1 rows (1 replaced)" and count(con) == 5
     with pytest.raises(ExecutionError, match="unique_key column nope is not among the model's columns"):
-        materialize(con, compiled("select 1 as id, 'x' as v", materialized="incremental", unique_key="nope", incremental=True))
+        materialize(
+            con,
+            compiled(
+                "select 1 as id, 'x' as v", materialized="incremental", unique_key="nope", incremental=True
+            ),
+        )
 
 
 def test_incremental_schema_change_policies(con):
     materialize(con, compiled("select id from src", materialized="incremental"))
     wider = "select 7 as id, 'x' as extra"
-    with pytest.raises(ExecutionError, match=r"columns the existing table lacks \(extra\); rebuild with --full-refresh"):
+    with pytest.raises(
+        ExecutionError, match=r"columns the existing table lacks \(extra\); rebuild with --full-refresh"
+    ):
         materialize(con, compiled(wider, materialized="incremental", incremental=True))
     assert count(con) == 5
     materialize(con, compiled(wider, materialized="incremental", incremental=True, on_schema_change="ignore"))
     assert con.execute("SELECT * FROM m WHERE id = 7").fetchall() == [(7,)]
-    materialize(con, compiled(wider, materialized="incremental", incremental=True, on_schema_change="append_new_columns"))
+    materialize(
+        con,
+        compiled(wider, materialized="incremental", incremental=True, on_schema_change="append_new_columns"),
+    )
     assert con.execute("SELECT id, extra FROM m WHERE extra IS NOT NULL").fetchall() == [(7, "x")]
 
 
 def test_incremental_dry_run_counts_without_writing(con):
     materialize(con, compiled("select * from src", materialized="incremental"))
     con.execute("INSERT INTO src VALUES (5, 'v5')")
-    done = materialize(con, compiled("select * from src where id > 4", materialized="incremental", incremental=True), dry_run=True)
+    done = materialize(
+        con,
+        compiled("select * from src where id > 4", materialized="incremental", incremental=True),
+        dry_run=True,
+    )
     assert (done.rows, done.message, count(con)) == (1, "would add 1 new rows", 5)
 
 

@@ -11,25 +11,27 @@ import pytest
 
 from tests.engine.conftest import error_lines, invoke, seed_raw_source, write_files
 from tracesql import connection
+from tracesql.compile.loading import load_project
 from tracesql.errors import LLMNotConfigured, ReaderError
-from tracesql.project import load_project
-from tracesql.runner import RunRequest, execute, open_for_run, run
+from tracesql.execution.runner import RunRequest, execute, open_for_run, run
 
 
 @pytest.fixture
-def hook():
-    """Install a connection hook for one test (as the LLM layer does), and remove it after."""
-    installed = []
+def hook(monkeypatch):
+    """Register one more SQL function on every connection tracesql opens, for one test."""
 
     def install(function, names=()):
-        connection.HOOKS.append(function)
-        connection.PYTHON_SQL_NAMES.update(names)
-        installed.append((function, names))
+        configure, known = connection.configure_connection, connection.python_sql_names
 
-    yield install
-    for function, names in installed:
-        connection.HOOKS.remove(function)
-        connection.PYTHON_SQL_NAMES.difference_update(names)
+        def configure_with(con, **options):
+            state = configure(con, **options)
+            function(con, state, options)
+            return state
+
+        monkeypatch.setattr(connection, "configure_connection", configure_with)
+        monkeypatch.setattr(connection, "python_sql_names", lambda: known() | set(names))
+
+    return install
 
 
 def counting_udf(calls: list[int]):
@@ -46,11 +48,16 @@ def counting_udf(calls: list[int]):
 def test_second_incremental_run_calls_the_udf_only_for_new_rows(project: Path, hook):
     calls: list[int] = []
     hook(counting_udf(calls), {"count_me"})
-    write_files(project, {"models/scored.sql": """
+    write_files(
+        project,
+        {
+            "models/scored.sql": """
         {{ config(materialized='incremental', unique_key='id') }}
         select id, count_me(id) as score from {{ ref('raw_events') }}
         {% if is_incremental() %} where id > (select max(id) from {{ this }}) {% endif %}
-    """})
+    """
+        },
+    )
     first = invoke(project, "run", "-s", "+scored")
     assert first.exit_code == 0, first.output
     assert sorted(calls) == list(range(10))
@@ -68,7 +75,9 @@ def test_model_calling_a_python_function_defaults_to_table(project: Path, hook):
     result = invoke(project, "run", "-s", "+scored")
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(project / "dev.duckdb"), read_only=True)
-    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'scored'").fetchall()
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'scored'"
+    ).fetchall()
     con.close()
     assert kind == [("BASE TABLE",)]
 
@@ -76,13 +85,18 @@ def test_model_calling_a_python_function_defaults_to_table(project: Path, hook):
 def test_connection_options_contract(project: Path, hook):
     seen: list[dict] = []
     hook(lambda con, state, options: seen.append(options))
-    write_files(project, {"profiles.yml": """
+    write_files(
+        project,
+        {
+            "profiles.yml": """
         targets: {dev: {database: dev.duckdb}}
         vars: {min_id: 2}
         providers: {local: {base_url: "http://127.0.0.1:9/v1"}}
         models: {default: {provider: local, model: tiny}}
         llm: {on_error: fail}
-    """})
+    """
+        },
+    )
     result = invoke(project, "run", "-s", "raw_events", "--max-calls", "5", "--no-cache", "--vars", "{x: 1}")
     assert result.exit_code == 0, result.output
     options = seen[-1]
@@ -93,9 +107,9 @@ def test_connection_options_contract(project: Path, hook):
     assert set(llm.providers) == {"nvidia", "openai", "local"}
     assert llm.models["default"].model == "tiny" and llm.settings.on_error == "fail"
     run_options = options["run_options"]
-    assert {k: run_options[k] for k in ("dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens")} == {
-        "dry_run": False, "refresh_cache": False, "no_cache": True, "max_calls": 5, "max_tokens": None
-    }
+    assert {
+        k: run_options[k] for k in ("dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens")
+    } == {"dry_run": False, "refresh_cache": False, "no_cache": True, "max_calls": 5, "max_tokens": None}
     assert callable(run_options["progress"])
 
 
@@ -117,14 +131,25 @@ class FakeLLM:
 
     def check_configured(self, sql):
         if any(word in sql for word in self.not_configured):
-            raise LLMNotConfigured("LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY")
+            raise LLMNotConfigured(
+                "LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY"
+            )
 
     def pop_error(self):
         return None
 
     def summary(self):
-        return [{"model_alias": "default", "calls": 3, "cache_hits": 1, "errors": 0, "input_tokens": 30,
-                 "output_tokens": 12, "cost_usd": 0.001}]
+        return [
+            {
+                "model_alias": "default",
+                "calls": 3,
+                "cache_hits": 1,
+                "errors": 0,
+                "input_tokens": 30,
+                "output_tokens": 12,
+                "cost_usd": 0.001,
+            }
+        ]
 
 
 def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
@@ -135,19 +160,34 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
         state.extras["llm"] = fakes[-1]
 
     hook(install)
-    write_files(project, {
-        "models/judged.sql": "select id, 'needs_llm' as marker from {{ ref('raw_events') }}",
-        "models/after_judged.sql": "select * from {{ ref('judged') }}",
-    })
+    write_files(
+        project,
+        {
+            "models/judged.sql": "select id, 'needs_llm' as marker from {{ ref('raw_events') }}",
+            "models/after_judged.sql": "select * from {{ ref('judged') }}",
+        },
+    )
     result = invoke(project, "run")
     assert result.exit_code == 0, result.output  # not configured: skipped, not failed
     events = fakes[-1].events
-    assert ("begin", "raw_events") in events and events[events.index(("begin", "raw_events")) + 1:][:2] == [("end",), ("flush",)]
+    assert ("begin", "raw_events") in events and events[events.index(("begin", "raw_events")) + 1 :][:2] == [
+        ("end",),
+        ("flush",),
+    ]
     assert ("begin", "judged") not in events  # checked before any call
-    statuses = {r["name"]: (r["status"], r["message"]) for r in json.loads((project / "target/run_results.json").read_text())["results"]}
-    assert statuses["judged"] == ("skipped", "skipped: LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY")
+    statuses = {
+        r["name"]: (r["status"], r["message"])
+        for r in json.loads((project / "target/run_results.json").read_text())["results"]
+    }
+    assert statuses["judged"] == (
+        "skipped",
+        "skipped: LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY",
+    )
     assert statuses["after_judged"] == ("skipped", "skipped: upstream model 'judged' was skipped")
-    assert "Warning: skipped model judged, models/judged.sql: LLM model 'default' needs an API key" in result.stderr
+    assert (
+        "Warning: skipped model judged, models/judged.sql: LLM model 'default' needs an API key"
+        in result.stderr
+    )
     llm = json.loads((project / "target/run_results.json").read_text())["llm"]
     assert llm == fakes[-1].summary()
     assert "LLM calls:" in result.stdout and "│ default     │     3 │          1 │      0 │" in result.stdout
@@ -172,7 +212,10 @@ def test_fail_fast_skips_everything_after_a_failure(project: Path):
     write_files(project, {"models/aaa_bad.sql": "select * from not_a_table"})
     result = invoke(project, "run", "--fail-fast")
     assert result.exit_code == 1
-    statuses = {r["name"]: r["status"] for r in json.loads((project / "target/run_results.json").read_text())["results"]}
+    statuses = {
+        r["name"]: r["status"]
+        for r in json.loads((project / "target/run_results.json").read_text())["results"]
+    }
     assert statuses["aaa_bad"] == "error"
     assert [s for n, s in statuses.items() if n != "aaa_bad" and n != "raw_events"] == ["skipped"] * 3
 
@@ -188,9 +231,11 @@ def test_compile_errors_are_counted_before_anything_runs(project: Path):
 
 
 def test_warn_severity_custom_macro_test_and_singular_test(project: Path):
-    write_files(project, {
-        "macros/tests.sql": "{% macro test_positive(model, column_name) %}select * from {{ model }} where {{ column_name }} < 0{% endmacro %}",
-        "models/extra.yml": """
+    write_files(
+        project,
+        {
+            "macros/tests.sql": "{% macro test_positive(model, column_name) %}select * from {{ model }} where {{ column_name }} < 0{% endmacro %}",
+            "models/extra.yml": """
             models:
               - name: kinds
                 columns:
@@ -200,12 +245,16 @@ def test_warn_severity_custom_macro_test_and_singular_test(project: Path):
                       - accepted_values: {values: [4], quote: false, config: {severity: warn}}
                       - not_null: {config: {where: "kind = 'a'"}}
         """,
-        "data_tests/no_big_ids.sql": "select * from {{ ref('kinds') }} where n > 3",
-    })
+            "data_tests/no_big_ids.sql": "select * from {{ ref('kinds') }} where n > 3",
+        },
+    )
     result = invoke(project, "build")
     assert result.exit_code == 1, result.output
-    outcome = {r["name"]: (r["status"], r["rows"]) for r in json.loads((project / "target/run_results.json").read_text())["results"]
-               if r["resource_type"] == "test"}
+    outcome = {
+        r["name"]: (r["status"], r["rows"])
+        for r in json.loads((project / "target/run_results.json").read_text())["results"]
+        if r["resource_type"] == "test"
+    }
     assert outcome["positive_kinds_n"] == ("pass", 0)
     assert outcome["accepted_values_kinds_n"] == ("warn", 1)  # one value (3) outside the list
     assert outcome["not_null_kinds_n"] == ("pass", 0)
@@ -214,7 +263,12 @@ def test_warn_severity_custom_macro_test_and_singular_test(project: Path):
 
 
 def test_unknown_generic_test_names_the_yaml_line(project: Path):
-    write_files(project, {"models/extra.yml": "models:\n  - name: kinds\n    columns:\n      - name: n\n        data_tests: [positiv]\n"})
+    write_files(
+        project,
+        {
+            "models/extra.yml": "models:\n  - name: kinds\n    columns:\n      - name: n\n        data_tests: [positiv]\n"
+        },
+    )
     result = invoke(project, "ls")
     assert error_lines(result) == [
         "Error: model kinds, models/extra.yml:5: unknown data test 'positiv' (built in: accepted_values, not_null, "
@@ -229,7 +283,9 @@ def test_scratch_run_with_row_limit_writes_nothing(project: Path):
     rows = {r.name: r.rows for r in results.results}
     assert rows["raw_events"] == 2 and rows["kinds"] is not None
     con = duckdb.connect(str(project / "dev.duckdb"), read_only=True)
-    tables = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name <> 'llm_calls'").fetchall()
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name <> 'llm_calls'"
+    ).fetchall()
     con.close()
     assert tables == [("raw_source",)]
     assert not (project / "target/run_results.json").exists()

@@ -23,12 +23,16 @@ def server() -> Iterator[FakeLLMServer]:
         yield fake
 
 
-def make_config(server: FakeLLMServer, cache: Path | str, *, models: dict | None = None, **settings) -> LLMConfig:
+def make_config(
+    server: FakeLLMServer, cache: Path | str, *, models: dict | None = None, **settings
+) -> LLMConfig:
     """One provider `fake` at the server, model alias `m` (or `models`: alias -> ModelConfig kwargs)."""
     models = models or {"m": {}}
     return LLMConfig(
         providers={"fake": ProviderConfig(base_url=server.url)},
-        models={alias: ModelConfig(provider="fake", model=f"model-{alias}", **kw) for alias, kw in models.items()},
+        models={
+            alias: ModelConfig(provider="fake", model=f"model-{alias}", **kw) for alias, kw in models.items()
+        },
         settings=LLMSettings(cache_path=str(cache), **{**FAST, **settings}),
     )
 
@@ -56,8 +60,9 @@ def session(server, tmp_path):
     opened: list[Session] = []
     run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "progress"}
 
-    def open_session(*, models: dict | None = None, database: str = ":memory:", cache: Path | str | None = None,
-                     **kw) -> Session:
+    def open_session(
+        *, models: dict | None = None, database: str = ":memory:", cache: Path | str | None = None, **kw
+    ) -> Session:
         run = {k: v for k, v in kw.items() if k in run_keys}
         settings = {k: v for k, v in kw.items() if k not in run_keys}
         config = make_config(server, cache or tmp_path / "llm_cache.sqlite", models=models, **settings)

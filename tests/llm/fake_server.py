@@ -52,7 +52,9 @@ class Reply:
         return cls(content=json.dumps(value), **kw)
 
     @classmethod
-    def error(cls, status: int, message: str = "scripted error", retry_after: float | None = None, **kw: Any) -> Reply:
+    def error(
+        cls, status: int, message: str = "scripted error", retry_after: float | None = None, **kw: Any
+    ) -> Reply:
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
         return cls(content=message, status=status, headers=headers, **kw)
 
@@ -109,8 +111,12 @@ Rule = tuple[Callable[[RecordedRequest], bool], Callable[[RecordedRequest], Answ
 class FakeLLMServer:
     """See the module docstring. Start with `start()` or `with`, stop with `stop()`."""
 
-    def __init__(self, latency: float = 0.0, default: Callable[[RecordedRequest], Answer] | None = None,
-                 model_id: str = "fake-model") -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        default: Callable[[RecordedRequest], Answer] | None = None,
+        model_id: str = "fake-model",
+    ) -> None:
         self.latency = latency
         self.default = default or default_answer
         self.model_id = model_id
@@ -128,7 +134,9 @@ class FakeLLMServer:
     def start(self) -> FakeLLMServer:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="fake-llm", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.02,), name="fake-llm", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -155,8 +163,12 @@ class FakeLLMServer:
         with self._lock:
             self._queue.extend(r if isinstance(r, Reply) else Reply.text(r) for r in replies)
 
-    def when(self, match: str | Callable[[RecordedRequest], bool], answer: Answer | Callable[[RecordedRequest], Answer],
-             times: int | None = None) -> None:
+    def when(
+        self,
+        match: str | Callable[[RecordedRequest], bool],
+        answer: Answer | Callable[[RecordedRequest], Answer],
+        times: int | None = None,
+    ) -> None:
         """Answer requests whose prompt contains `match` (or for which `match(request)` is true)."""
         test = (lambda r, s=match: s in json.dumps(r.messages)) if isinstance(match, str) else match
         produce = answer if callable(answer) else (lambda _r, a=answer: a)
@@ -243,7 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": {"message": "body is not JSON"}})
             return
         fake = self.fake
-        request = RecordedRequest(self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+        request = RecordedRequest(
+            self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()
+        )
         fake._enter(request)
         try:
             reply = fake._choose(request)
@@ -285,12 +299,17 @@ def completion(body: dict, reply: Reply, model_id: str) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", model_id),
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply.content,
-                        **({"reasoning_content": reply.reasoning} if reply.reasoning is not None else {})},
-            "finish_reason": reply.finish_reason,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": reply.content,
+                    **({"reasoning_content": reply.reasoning} if reply.reasoning is not None else {}),
+                },
+                "finish_reason": reply.finish_reason,
+            }
+        ],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
     }
 
@@ -336,7 +355,9 @@ def instance_of(schema: dict, root: dict, seed: str) -> Any:
         return {k: instance_of(v, root, seed + k) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
         count = max(schema.get("minItems", 1), 1)
-        return [instance_of(schema.get("items") or {"type": "string"}, root, seed + str(i)) for i in range(count)]
+        return [
+            instance_of(schema.get("items") or {"type": "string"}, root, seed + str(i)) for i in range(count)
+        ]
     if kind == "integer":
         return int(schema.get("minimum", 1))
     if kind == "number":

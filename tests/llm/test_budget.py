@@ -23,8 +23,10 @@ def test_dry_run_counts_cache_misses_and_makes_no_request(server, session, tmp_p
 
 def test_dry_run_counts_the_later_steps_of_a_chain(server, session):
     dry = session(dry_run=True)
-    dry.con.execute("CREATE TABLE d AS SELECT i, llm_struct('digest ' || i, "
-                    "'STRUCT(goal VARCHAR, value ENUM(''high'', ''low''), tags VARCHAR[])') AS digest FROM range(4) t(i)")
+    dry.con.execute(
+        "CREATE TABLE d AS SELECT i, llm_struct('digest ' || i, "
+        "'STRUCT(goal VARCHAR, value ENUM(''high'', ''low''), tags VARCHAR[])') AS digest FROM range(4) t(i)"
+    )
     assert dry.rows("SELECT DISTINCT digest FROM d") == [({"goal": "", "value": "high", "tags": []},)]
     dry.rows("SELECT llm('Write an instruction for: ' || digest.goal || i) FROM d")
     assert dry.runtime.summary()[0]["would_call"] == 8
@@ -38,8 +40,10 @@ def test_dry_run_counts_a_repeated_request_once(server, session):
 
 
 def test_dry_run_estimates_cost_when_prices_are_set(server, session):
-    dry = session(dry_run=True, models={"m": {"max_tokens": 100, "input_price_per_mtok": 1.0,
-                                              "output_price_per_mtok": 10.0}})
+    dry = session(
+        dry_run=True,
+        models={"m": {"max_tokens": 100, "input_price_per_mtok": 1.0, "output_price_per_mtok": 10.0}},
+    )
     dry.rows("SELECT llm('x' || i) FROM range(10) t(i)")
     stats = dry.runtime.summary()[0]
     assert stats["est_output_tokens"] == 1000  # max_tokens per call when nothing is known yet

@@ -32,7 +32,9 @@ def test_second_run_is_served_from_the_cache(server, session, tmp_path):
     assert len(server.requests) == 6  # zero new HTTP requests
     stats = second.runtime.summary()[0]
     assert (stats["calls"], stats["cache_hits"]) == (0, 6)
-    assert all(r.cache_hit and r.attempt == 0 for r in second.runtime.call_log() if r.run_id == second.runtime.run_id)
+    assert all(
+        r.cache_hit and r.attempt == 0 for r in second.runtime.call_log() if r.run_id == second.runtime.run_id
+    )
 
 
 def test_identical_requests_in_one_run_share_one_call(server, session):
@@ -116,8 +118,12 @@ def test_sigkill_then_resume_repeats_no_completed_call(server, tmp_path):
     script = tmp_path / "run.py"
     script.write_text(RUNNER)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, str(script), server.url, str(cache), str(db)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), server.url, str(cache), str(db)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     done: set[str] = set()
     while time.monotonic() < deadline:
@@ -135,8 +141,13 @@ def test_sigkill_then_resume_repeats_no_completed_call(server, tmp_path):
     assert 12 <= len(done) < 40, "kill the run while it is under way"
     before = len(server.requests)
 
-    resumed = subprocess.run([sys.executable, str(script), server.url, str(cache), str(db)], env=env,
-                             capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(
+        [sys.executable, str(script), server.url, str(cache), str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert resumed.stdout.strip() == "finished", resumed.stderr
     asked_again = {r.prompt for r in server.requests[before:]}
     assert not asked_again & done  # no completed call is repeated

@@ -7,18 +7,35 @@ from tests.llm.fake_server import Reply
 
 
 def test_flush_writes_llm_calls_once_per_row(server, session, tmp_path):
-    s = session(database=str(tmp_path / "db.duckdb"), models={"m": {"input_price_per_mtok": 2.0,
-                                                                     "output_price_per_mtok": 8.0}})
+    s = session(
+        database=str(tmp_path / "db.duckdb"),
+        models={"m": {"input_price_per_mtok": 2.0, "output_price_per_mtok": 8.0}},
+    )
     server.enqueue(Reply.error(500, "oops"), Reply.text("a", usage=(100, 20)))
     s.runtime.begin_model("summaries")
     s.rows("SELECT llm('x')")
     s.runtime.end_model()
     assert s.runtime.flush_call_log(s.con) == 2
-    rows = s.rows("SELECT project_model, model_alias, provider, provider_model, attempt, cache_hit, status_code, "
-                  "input_tokens, output_tokens, finish_reason, error, cost_usd FROM llm_calls ORDER BY attempt")
+    rows = s.rows(
+        "SELECT project_model, model_alias, provider, provider_model, attempt, cache_hit, status_code, "
+        "input_tokens, output_tokens, finish_reason, error, cost_usd FROM llm_calls ORDER BY attempt"
+    )
     assert rows == [
         ("summaries", "m", "fake", "model-m", 1, False, 500, None, None, None, "HTTP 500: oops", None),
-        ("summaries", "m", "fake", "model-m", 2, False, 200, 100, 20, "stop", None, (100 * 2.0 + 20 * 8.0) / 1e6),
+        (
+            "summaries",
+            "m",
+            "fake",
+            "model-m",
+            2,
+            False,
+            200,
+            100,
+            20,
+            "stop",
+            None,
+            (100 * 2.0 + 20 * 8.0) / 1e6,
+        ),
     ]
     assert s.value("SELECT count(DISTINCT request_hash) FROM llm_calls") == 1
     assert s.value("SELECT min(latency_ms) > 0 FROM llm_calls")

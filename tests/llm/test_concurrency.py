@@ -20,8 +20,10 @@ def test_server_sees_max_parallel_requests_in_flight(server, session):
 
 def test_each_alias_has_its_own_bound(server, session):
     server.latency = 0.15
-    s = session(models={"small": {"max_parallel_requests": 2}, "wide": {"max_parallel_requests": 6}},
-                default_model="small")
+    s = session(
+        models={"small": {"max_parallel_requests": 2}, "wide": {"max_parallel_requests": 6}},
+        default_model="small",
+    )
     s.rows("SELECT llm('a' || i) FROM range(6) t(i)")
     assert server.max_in_flight == 2
     server.reset()

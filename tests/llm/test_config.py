@@ -10,7 +10,7 @@ from tests.llm.conftest import Session, make_config
 from tracesql.connection import close, state_for
 from tracesql.errors import ConfigError, LLMNotConfigured
 from tracesql.llm.config import LLMConfig, ModelConfig, ProviderConfig, config_from_env, resolve_model
-from tracesql.llm.functions import model_aliases_in
+from tracesql.llm.names import model_aliases_in
 
 
 def keyed_config(server, tmp_path, env_name="TRACESQL_TEST_MISSING_KEY"):

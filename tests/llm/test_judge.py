@@ -12,25 +12,45 @@ from tracesql.llm import jinja_globals
 from tracesql.llm.judge import judge_schema, judge_system_prompt, scores_json
 
 SCORES = [
-    {"name": "groundedness", "description": "Is the response supported by the digest?",
-     "options": {"0": "invented", "1": "mostly invented", "2": "mixed", "3": "mostly grounded", "4": "fully grounded"}},
-    {"name": "standalone_task", "description": "Can the instruction be understood alone?",
-     "options": {0: "no", 4: "yes"}},
+    {
+        "name": "groundedness",
+        "description": "Is the response supported by the digest?",
+        "options": {
+            "0": "invented",
+            "1": "mostly invented",
+            "2": "mixed",
+            "3": "mostly grounded",
+            "4": "fully grounded",
+        },
+    },
+    {
+        "name": "standalone_task",
+        "description": "Can the instruction be understood alone?",
+        "options": {0: "no", 4: "yes"},
+    },
 ]
 
 
 def test_judge_returns_a_struct_per_score(server, session):
     s = session()
-    server.enqueue(Reply.json({
-        "groundedness": {"reasoning": "cites the digest", "score": 3},
-        "standalone_task": {"reasoning": "clear", "score": 4},
-    }))
+    server.enqueue(
+        Reply.json(
+            {
+                "groundedness": {"reasoning": "cites the digest", "score": 3},
+                "standalone_task": {"reasoning": "clear", "score": 4},
+            }
+        )
+    )
     spec = scores_json(SCORES).replace("'", "''")
     result, kind = s.rows(f"SELECT j, typeof(j) FROM (SELECT llm_judge('Judge: x', '{spec}') AS j)")[0]
-    assert result == {"groundedness": {"score": 3, "reasoning": "cites the digest"},
-                      "standalone_task": {"score": 4, "reasoning": "clear"}}
-    assert kind == ("STRUCT(groundedness STRUCT(score INTEGER, reasoning VARCHAR), "
-                    "standalone_task STRUCT(score INTEGER, reasoning VARCHAR))")
+    assert result == {
+        "groundedness": {"score": 3, "reasoning": "cites the digest"},
+        "standalone_task": {"score": 4, "reasoning": "clear"},
+    }
+    assert kind == (
+        "STRUCT(groundedness STRUCT(score INTEGER, reasoning VARCHAR), "
+        "standalone_task STRUCT(score INTEGER, reasoning VARCHAR))"
+    )
     request = server.requests[0]
     assert "fully grounded" in request.system and "standalone_task" in request.system
     assert request.prompt == "Judge: x"
@@ -42,8 +62,18 @@ def test_judge_returns_a_struct_per_score(server, session):
 def test_a_score_outside_the_options_is_reasked(server, session):
     s = session()
     server.enqueue(
-        Reply.json({"groundedness": {"reasoning": "r", "score": 7}, "standalone_task": {"reasoning": "r", "score": 4}}),
-        Reply.json({"groundedness": {"reasoning": "r", "score": 2}, "standalone_task": {"reasoning": "r", "score": 0}}),
+        Reply.json(
+            {
+                "groundedness": {"reasoning": "r", "score": 7},
+                "standalone_task": {"reasoning": "r", "score": 4},
+            }
+        ),
+        Reply.json(
+            {
+                "groundedness": {"reasoning": "r", "score": 2},
+                "standalone_task": {"reasoning": "r", "score": 0},
+            }
+        ),
     )
     spec = scores_json(SCORES).replace("'", "''")
     assert s.value(f"SELECT llm_judge('x', '{spec}').groundedness.score") == 2
@@ -54,8 +84,9 @@ def test_jinja_helper_expands_to_the_sql_macro(server, session, tmp_path):
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts" / "judge.j2").write_text("Digest: {{ digest }}\nIt's {{ response }}")
     helpers = jinja_globals(tmp_path)
-    sql = helpers["llm_judge"](scores=SCORES, prompt=helpers["prompt_file"]("judge"), model="m",
-                               vars="{'digest': d, 'response': r}")
+    sql = helpers["llm_judge"](
+        scores=SCORES, prompt=helpers["prompt_file"]("judge"), model="m", vars="{'digest': d, 'response': r}"
+    )
     assert "{{ digest }}" in sql  # compile time never renders the prompt
     s = session()
     s.rows(f"SELECT {sql} FROM (VALUES ('the digest', 'the answer')) t(d, r)")

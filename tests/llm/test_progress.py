@@ -29,7 +29,13 @@ def test_events_count_done_cache_hits_and_errors(server, session):
 def test_plain_lines_when_not_a_terminal():
     out = io.StringIO()
     render = ProgressRenderer(out, interval=3600)
-    base = {"event": "llm_progress", "project_model": "digest", "model_alias": "m", "errors": 1, "cache_hits": 2}
+    base = {
+        "event": "llm_progress",
+        "project_model": "digest",
+        "model_alias": "m",
+        "errors": 1,
+        "cache_hits": 2,
+    }
     render({**base, "done": 1, "total": 10, "elapsed": 1.0, "final": False})
     render({**base, "done": 5, "total": 10, "elapsed": 2.0, "final": False})  # within the interval: no line
     render({**base, "done": 10, "total": 10, "elapsed": 4.0, "final": True})
@@ -37,7 +43,12 @@ def test_plain_lines_when_not_a_terminal():
     assert len(lines) == 2
     assert "\x1b" not in out.getvalue()
     assert "digest · m" in lines[0] and "1/10" in lines[0] and "ETA 0:09" in lines[0]
-    assert "10/10" in lines[1] and "errors 1" in lines[1] and "cached 2" in lines[1] and "done in 0:04" in lines[1]
+    assert (
+        "10/10" in lines[1]
+        and "errors 1" in lines[1]
+        and "cached 2" in lines[1]
+        and "done in 0:04" in lines[1]
+    )
 
 
 def test_bars_redraw_in_place_on_a_terminal():
@@ -54,6 +65,16 @@ def test_bars_redraw_in_place_on_a_terminal():
 
 
 def test_format_line_shows_rate_and_bar():
-    line = format_line({"model_alias": "m", "done": 50, "total": 100, "elapsed": 10.0, "errors": 0,
-                        "cache_hits": 0, "final": False}, width=10)
+    line = format_line(
+        {
+            "model_alias": "m",
+            "done": 50,
+            "total": 100,
+            "elapsed": 10.0,
+            "errors": 0,
+            "cache_hits": 0,
+            "final": False,
+        },
+        width=10,
+    )
     assert "█████░░░░░ 50/100" in line and "5.0/s" in line and "ETA 0:10" in line

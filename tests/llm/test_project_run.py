@@ -13,38 +13,51 @@ from click.testing import CliRunner
 
 from tracesql.cli import main
 
-SCORES = [{"name": "groundedness", "description": "supported by the digest?", "options": {"0": "no", "4": "yes"}},
-          {"name": "standalone_task", "description": "clear alone?", "options": {"0": "no", "4": "yes"}}]
+SCORES = [
+    {"name": "groundedness", "description": "supported by the digest?", "options": {"0": "no", "4": "yes"}},
+    {"name": "standalone_task", "description": "clear alone?", "options": {"0": "no", "4": "yes"}},
+]
 
 
 def write_project(root: Path, url: str, key_env: str | None = None) -> None:
     (root / "models").mkdir(parents=True)
     (root / "prompts").mkdir()
     provider = {"base_url": url, **({"api_key_env": key_env} if key_env else {})}
-    (root / "profiles.yml").write_text(json.dumps({
-        "providers": {"fake": provider},
-        "models": {"writer": {"provider": "fake", "model": "w", "max_parallel_requests": 4},
-                   "judge": {"provider": "fake", "model": "j"}},
-        "llm": {"default_model": "writer", "backoff_initial": 0.01},
-    }))
+    (root / "profiles.yml").write_text(
+        json.dumps(
+            {
+                "providers": {"fake": provider},
+                "models": {
+                    "writer": {"provider": "fake", "model": "w", "max_parallel_requests": 4},
+                    "judge": {"provider": "fake", "model": "j"},
+                },
+                "llm": {"default_model": "writer", "backoff_initial": 0.01},
+            }
+        )
+    )
     (root / "prompts" / "digest.j2").write_text("Digest this trace: {{ title }}. Ignore {{ '{{' }} tricks.")
     (root / "models" / "traces_in.sql").write_text(
         "{{ config(materialized='table') }}\n"
-        "SELECT i AS trace_id, 'trace ' || i || ' {{ not_a_var }}' AS title FROM range(5) t(i)"
-        .replace("{{ not_a_var }}", "{{ '{{' }} x }}")
+        "SELECT i AS trace_id, 'trace ' || i || ' {{ not_a_var }}' AS title FROM range(5) t(i)".replace(
+            "{{ not_a_var }}", "{{ '{{' }} x }}"
+        )
     )
-    (root / "models" / "digests.sql").write_text(textwrap.dedent("""\
+    (root / "models" / "digests.sql").write_text(
+        textwrap.dedent("""\
         SELECT trace_id,
                llm_struct({{ prompt_file('digest') }}, 'STRUCT(user_goal VARCHAR, training_value ENUM(''high'', ''medium'', ''low''))',
                           vars := {'title': title}) AS digest
         FROM {{ ref('traces_in') }}
-    """))
-    (root / "models" / "sft.sql").write_text(textwrap.dedent("""\
+    """)
+    )
+    (root / "models" / "sft.sql").write_text(
+        textwrap.dedent("""\
         {% set scores = %s %}
         SELECT trace_id, digest,
                {{ llm_judge(scores=scores, prompt="'Judge: ' || digest.user_goal", model='judge') }} AS verdict
         FROM {{ ref('digests') }}
-    """).replace("%s", json.dumps(SCORES)))
+    """).replace("%s", json.dumps(SCORES))
+    )
 
 
 def cli(root: Path, *args: str, env: dict | None = None):
@@ -63,13 +76,18 @@ def test_run_rerun_full_refresh_and_query(server, tmp_path):
     assert "writer" in first.output and "judge" in first.output  # the per-model summary
 
     con = duckdb.connect(str(root / "tracesql.duckdb"), read_only=True)
-    kinds = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                             "WHERE table_name = 'sft'").fetchall())
+    kinds = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'sft'"
+        ).fetchall()
+    )
     verdicts = con.execute("SELECT verdict.groundedness.score FROM sft").fetchall()
     calls = con.execute("SELECT count(*), count(DISTINCT project_model) FROM llm_calls").fetchone()
     con.close()
-    assert kinds["verdict"] == ("STRUCT(groundedness STRUCT(score INTEGER, reasoning VARCHAR), "
-                                "standalone_task STRUCT(score INTEGER, reasoning VARCHAR))")
+    assert kinds["verdict"] == (
+        "STRUCT(groundedness STRUCT(score INTEGER, reasoning VARCHAR), "
+        "standalone_task STRUCT(score INTEGER, reasoning VARCHAR))"
+    )
     assert kinds["digest"].startswith("STRUCT(user_goal VARCHAR, training_value ENUM(")
     assert {v for (v,) in verdicts} <= {0, 4} and len(verdicts) == 5
     assert calls == (10, 2)

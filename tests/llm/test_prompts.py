@@ -6,7 +6,8 @@ import pytest
 
 from tracesql.errors import CompileError, ProjectError
 from tracesql.llm import jinja_globals
-from tracesql.llm.prompts import load_prompt, render, sql_literal
+from tracesql.llm.prompts import load_prompt, render
+from tracesql.sqltext import string_literal as sql_literal
 
 
 def test_prompt_file_is_a_sql_literal_of_the_unrendered_text(tmp_path):

@@ -30,7 +30,9 @@ def test_429_then_success_honours_retry_after(server, session):
 def test_500s_past_the_retry_limit_give_null_and_keep_the_row(server, session):
     s = session(max_retries=2)
     server.when("bad", Reply.error(500, "boom"))
-    rows = s.rows("SELECT i, llm(CASE WHEN i = 1 THEN 'bad' ELSE 'good ' || i END) FROM range(3) t(i) ORDER BY i")
+    rows = s.rows(
+        "SELECT i, llm(CASE WHEN i = 1 THEN 'bad' ELSE 'good ' || i END) FROM range(3) t(i) ORDER BY i"
+    )
     assert rows == [(0, "echo: good 0"), (1, None), (2, "echo: good 2")]
     assert sum(r.prompt == "bad" for r in server.requests) == 3  # first attempt + 2 retries
     log = [r for r in s.runtime.call_log() if r.status_code == 500]

@@ -20,8 +20,11 @@ def test_api_key_never_reaches_a_file(server, tmp_path, monkeypatch):
         models={"m": ModelConfig(provider="fake", model="fake")},
         settings=LLMSettings(cache_path=str(tmp_path / "cache.sqlite"), max_retries=1, **FAST),
     )
-    server.enqueue(Reply.error(401, f"Incorrect API key provided: {KEY}"),
-                   Reply.error(500, f"internal error for key {KEY}"), Reply.text("fine"))
+    server.enqueue(
+        Reply.error(401, f"Incorrect API key provided: {KEY}"),
+        Reply.error(500, f"internal error for key {KEY}"),
+        Reply.text("fine"),
+    )
     s = Session(config, str(tmp_path / "db.duckdb"))
     assert s.rows("SELECT llm('a'), llm('b')") == [(None, "fine")]
     s.runtime.flush_call_log(s.con)

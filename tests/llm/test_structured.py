@@ -62,12 +62,18 @@ def test_json_schema_gives_struct_with_enum_as_text(server, session):
     server.enqueue(Reply.json(GOOD))
     row = s.value(f"SELECT llm_struct('digest', {sql_str(DIGEST)})")
     assert row == GOOD
-    assert s.value(f"SELECT typeof(llm_struct('digest', {sql_str(DIGEST)}))").startswith("STRUCT(user_goal VARCHAR")
+    assert s.value(f"SELECT typeof(llm_struct('digest', {sql_str(DIGEST)}))").startswith(
+        "STRUCT(user_goal VARCHAR"
+    )
 
 
 def test_invalid_then_valid_is_reasked_with_the_problem(server, session):
     s = session()
-    server.enqueue(Reply.text("Sure! here it is: {not json"), Reply.json({**GOOD, "training_value": "huge"}), Reply.json(GOOD))
+    server.enqueue(
+        Reply.text("Sure! here it is: {not json"),
+        Reply.json({**GOOD, "training_value": "huge"}),
+        Reply.json(GOOD),
+    )
     assert s.value(f"SELECT llm_struct('digest', {sql_str(DIGEST)})") == GOOD
     requests = server.requests
     assert len(requests) == 3
@@ -94,7 +100,9 @@ def test_always_invalid_gives_null_and_logs_the_error(server, session):
 def test_llm_json_returns_validated_json(server, session):
     s = session()
     server.enqueue(Reply.text('```json\n{"a": 1}\n```'))
-    assert json.loads(s.value("""SELECT llm_json('x', '{"type":"object","properties":{"a":{"type":"integer"}}}')""")) == {"a": 1}
+    assert json.loads(
+        s.value("""SELECT llm_json('x', '{"type":"object","properties":{"a":{"type":"integer"}}}')""")
+    ) == {"a": 1}
 
 
 def test_server_without_json_schema_support_falls_back(server, session):
@@ -127,8 +135,11 @@ def test_schema_must_be_constant_and_valid(session):
 
 # ---- schema conversion and validation (no HTTP) -------------------------------------------
 
+
 def test_duckdb_type_to_json_schema():
-    schema = parse_output_schema("STRUCT(a INTEGER, b ENUM('x', 'y'), c STRUCT(d DOUBLE)[], m MAP(VARCHAR, BIGINT), j JSON)")
+    schema = parse_output_schema(
+        "STRUCT(a INTEGER, b ENUM('x', 'y'), c STRUCT(d DOUBLE)[], m MAP(VARCHAR, BIGINT), j JSON)"
+    )
     props = schema.json_schema["properties"]
     assert props["a"] == {"type": "integer"}
     assert props["b"] == {"type": "string", "enum": ["x", "y"]}
@@ -139,17 +150,24 @@ def test_duckdb_type_to_json_schema():
 
 
 def test_json_schema_to_duckdb_type_with_refs_and_nullables():
-    schema = parse_output_schema(json.dumps({
-        "$defs": {"Step": {"type": "object", "properties": {"cmd": {"type": "string"}}}},
-        "type": "object",
-        "properties": {
-            "steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}},
-            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-            "weird key": {"type": "number"},
-            "free": {"type": "object"},
-        },
-    }))
-    assert schema.duckdb_type == 'STRUCT(steps STRUCT(cmd VARCHAR)[], note VARCHAR, "weird key" DOUBLE, free JSON)'
+    schema = parse_output_schema(
+        json.dumps(
+            {
+                "$defs": {"Step": {"type": "object", "properties": {"cmd": {"type": "string"}}}},
+                "type": "object",
+                "properties": {
+                    "steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}},
+                    "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "weird key": {"type": "number"},
+                    "free": {"type": "object"},
+                },
+            }
+        )
+    )
+    assert (
+        schema.duckdb_type
+        == 'STRUCT(steps STRUCT(cmd VARCHAR)[], note VARCHAR, "weird key" DOUBLE, free JSON)'
+    )
 
 
 def test_validation_reports_each_problem():

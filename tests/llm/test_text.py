@@ -35,7 +35,9 @@ def test_model_alias_is_chosen_per_call(server, session):
 
 def test_null_prompt_gives_null_without_a_request(server, session):
     s = session()
-    assert s.rows("SELECT llm(NULL::VARCHAR), llm(CASE WHEN i > 0 THEN 'x' END) FROM range(1) t(i)") == [(None, None)]
+    assert s.rows("SELECT llm(NULL::VARCHAR), llm(CASE WHEN i > 0 THEN 'x' END) FROM range(1) t(i)") == [
+        (None, None)
+    ]
     assert server.requests == []
 
 

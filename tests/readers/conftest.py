@@ -8,7 +8,9 @@ import pytest
 from tracesql.connection import close, open_connection
 
 
-def claude_record(session: str, i: int, role: str = "user", text: str | None = None, parent: str | None = None) -> dict:
+def claude_record(
+    session: str, i: int, role: str = "user", text: str | None = None, parent: str | None = None
+) -> dict:
     """A minimal, valid Claude Code transcript record."""
     uuid = f"{session}-{i}"
     rec = {

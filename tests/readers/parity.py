@@ -87,7 +87,11 @@ def differences(ours: dict, theirs: dict) -> dict[str, tuple]:
         elif col == "messages":
             if ours["messages"] != theirs["messages"]:
                 first = next(
-                    (i for i, (a, b) in enumerate(zip(ours["messages"], theirs["messages"], strict=False)) if a != b),
+                    (
+                        i
+                        for i, (a, b) in enumerate(zip(ours["messages"], theirs["messages"], strict=False))
+                        if a != b
+                    ),
                     min(len(ours["messages"]), len(theirs["messages"])),
                 )
                 diffs["messages"] = (

@@ -18,8 +18,8 @@ from tests.readers.parity import (
     reference_forms_by_path,
     reference_rows,
 )
-from tracesql.readers.atif import AtifReader
-from tracesql.readers.atif_rules import document_step_lines
+from tracesql.readers.atif.reader import AtifReader
+from tracesql.readers.atif.rules import document_step_lines
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "atif"
 # Where our rows differ from the reference's on the corpus (none: every file the reference

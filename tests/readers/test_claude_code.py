@@ -23,8 +23,8 @@ from tests.readers.parity import (
     reference_rows,
 )
 from tracesql.readers.base import ReadContext
-from tracesql.readers.claude_code import ClaudeCodeReader
-from tracesql.readers.detect import AutoReader
+from tracesql.readers.claude_code.reader import ClaudeCodeReader
+from tracesql.readers.registry import get_reader
 from tracesql.readers.schema import TRACE_SCHEMA
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code"
@@ -529,7 +529,7 @@ def test_traces_detects_claude_code_and_rejects_look_alikes(tmp_path):
         "not_transcripts/web_export.jsonl",
     ):
         shutil.copy(FIXTURES / name, tmp_path / Path(name).name)
-    auto = AutoReader()
+    auto = get_reader("auto")
     found = tmp_path / "split_response.jsonl"
     assert auto.detect(str(found), found.name, found.read_bytes()).name == "claude_code"
     reader = ClaudeCodeReader()

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.readers.conftest import diagnostics, trace_rows
 from tests.readers.parity import CORPUS, differences, needs_corpus, reference_form, reference_rows
 from tracesql.connection import close, open_connection
-from tracesql.readers.codex import CodexReader
+from tracesql.readers.codex.reader import CodexReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codex"
 MODERN = FIXTURES / "modern"

@@ -28,7 +28,9 @@ def test_every_format_is_detected_as_its_own_reader_reads_it(detected):
         own = read_rows(f"SELECT trace_key FROM {fmt}_traces('{CORPUS / fmt}', file_pattern := '{pattern}')")
         got = [r["trace_key"] for r in detected if r["source_kind"] == fmt]
         assert sorted(got) == sorted(r["trace_key"] for r in own), fmt
-        assert all(r["source_path"].startswith(str(CORPUS / fmt)) for r in detected if r["source_kind"] == fmt)
+        assert all(
+            r["source_path"].startswith(str(CORPUS / fmt)) for r in detected if r["source_kind"] == fmt
+        )
 
 
 def test_counts_meet_expected_md(detected):
@@ -64,8 +66,12 @@ def test_logs_and_sidecars_beside_traces_are_named_in_the_skip_reason(tmp_path):
     and a `claude -p --output-format stream-json` log."""
     from tracesql.connection import close, open_connection
 
-    (tmp_path / "config.json").write_text('{"job_name": "j", "agent": {"name": "terminus-2"}, "environment": {"type": "docker"}}')
-    (tmp_path / "result.json").write_text('{"trial_name": "t", "verifier_result": {"rewards": {"reward": 1.0}}}')
+    (tmp_path / "config.json").write_text(
+        '{"job_name": "j", "agent": {"name": "terminus-2"}, "environment": {"type": "docker"}}'
+    )
+    (tmp_path / "result.json").write_text(
+        '{"trial_name": "t", "verifier_result": {"rewards": {"reward": 1.0}}}'
+    )
     (tmp_path / "stream.jsonl").write_text(
         '{"type":"system","subtype":"init","session_id":"abc","tools":["Bash"],"claude_code_version":"2.0.1"}\n'
         '{"type":"result","subtype":"success","session_id":"abc","result":"hi"}\n'
@@ -73,7 +79,9 @@ def test_logs_and_sidecars_beside_traces_are_named_in_the_skip_reason(tmp_path):
     con, _ = open_connection()
     try:
         assert con.execute(f"SELECT count(*) FROM traces('{tmp_path}')").fetchone()[0] == 0
-        reasons = dict(con.execute("SELECT regexp_replace(path, '.*/', ''), reason FROM trace_diagnostics()").fetchall())
+        reasons = dict(
+            con.execute("SELECT regexp_replace(path, '.*/', ''), reason FROM trace_diagnostics()").fetchall()
+        )
     finally:
         close(con)
     assert "Harbor trial config or result" in reasons["config.json"]

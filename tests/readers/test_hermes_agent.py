@@ -18,7 +18,7 @@ from tests.readers.parity import (
     reference_forms_by_path,
     reference_rows,
 )
-from tracesql.readers.hermes_agent import HermesAgentReader
+from tracesql.readers.hermes_agent.reader import HermesAgentReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hermes_agent"
 

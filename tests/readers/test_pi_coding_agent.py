@@ -11,7 +11,7 @@ import pytest
 
 from tests.readers.conftest import diagnostics, trace_rows
 from tests.readers.parity import CORPUS, differences, needs_corpus, reference_form, reference_rows
-from tracesql.readers.pi_coding_agent import PiCodingAgentReader
+from tracesql.readers.pi_coding_agent.reader import PiCodingAgentReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pi_coding_agent"
 V1 = FIXTURES / "v1"

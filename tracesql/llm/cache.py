@@ -84,7 +84,10 @@ class LLMStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
-            str(self.path) if self.path else ":memory:", check_same_thread=False, isolation_level=None, timeout=30
+            str(self.path) if self.path else ":memory:",
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=30,
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, cheap commits
@@ -147,7 +150,8 @@ class LLMStore:
         """Average output tokens of this alias's answers so far (for dry-run estimates)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT avg(output_tokens) FROM responses WHERE model_alias = ? AND output_tokens > 0", (model_alias,)
+                "SELECT avg(output_tokens) FROM responses WHERE model_alias = ? AND output_tokens > 0",
+                (model_alias,),
             ).fetchone()
         return row[0] if row and row[0] is not None else None
 
@@ -164,7 +168,9 @@ class LLMStore:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_loop, name="tracesql-llm-cache", daemon=True)
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="tracesql-llm-cache", daemon=True
+                    )
                     self._writer.start()
 
     def log(self, records: list[CallRecord]) -> None:
@@ -209,9 +215,13 @@ class LLMStore:
             self._db.execute("BEGIN")
             try:
                 if responses:
-                    self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", responses)
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", responses
+                    )
                 if records:
-                    self._db.executemany(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", records)
+                    self._db.executemany(
+                        f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", records
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -242,4 +252,3 @@ def cache_path(configured: str | None, project_dir: str | None, target_dir: str 
         return os.environ["TRACESQL_LLM_CACHE"]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return str(base / "tracesql" / CACHE_FILE)
-

@@ -74,7 +74,9 @@ def records_table(records: list[CallRecord]) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def write_llm_calls(con: duckdb.DuckDBPyConnection, records: list[CallRecord], table: str = "llm_calls") -> int:
+def write_llm_calls(
+    con: duckdb.DuckDBPyConnection, records: list[CallRecord], table: str = "llm_calls"
+) -> int:
     """Append call-log rows to the `llm_calls` table (created if missing); returns the row count."""
     columns = ", ".join(f"{k} {v}" for k, v in LLM_CALLS_SQL_TYPES.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")

@@ -53,9 +53,18 @@ class ChatRequest:
     key: str = ""
 
     @classmethod
-    def build(cls, alias: str, provider_name: str, provider: ProviderConfig, model: ModelConfig,
-              messages: list[dict], temperature: float | None, top_p: float | None, max_tokens: int | None,
-              schema: OutputSchema | None) -> ChatRequest:
+    def build(
+        cls,
+        alias: str,
+        provider_name: str,
+        provider: ProviderConfig,
+        model: ModelConfig,
+        messages: list[dict],
+        temperature: float | None,
+        top_p: float | None,
+        max_tokens: int | None,
+        schema: OutputSchema | None,
+    ) -> ChatRequest:
         temperature = model.temperature if temperature is None else temperature
         top_p = model.top_p if top_p is None else top_p
         max_tokens = model.max_tokens if max_tokens is None else max_tokens
@@ -71,8 +80,18 @@ class ChatRequest:
             "extra_body": model.extra_body or None,
         }
         key = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return cls(alias, provider_name, model, provider.base_url.rstrip("/"), tuple(messages), temperature, top_p,
-                   max_tokens, schema, key)
+        return cls(
+            alias,
+            provider_name,
+            model,
+            provider.base_url.rstrip("/"),
+            tuple(messages),
+            temperature,
+            top_p,
+            max_tokens,
+            schema,
+            key,
+        )
 
     def reask(self, provider: ProviderConfig, answer: str | None, problem: str) -> ChatRequest:
         """The follow-up request after an invalid structured answer: the conversation so far
@@ -80,14 +99,28 @@ class ChatRequest:
         follow_up = [
             *self.messages,
             {"role": "assistant", "content": answer or ""},
-            {"role": "user", "content": f"That answer cannot be used: {problem}. Reply again with only the "
-                                        "corrected JSON value, matching the schema exactly."},
+            {
+                "role": "user",
+                "content": f"That answer cannot be used: {problem}. Reply again with only the "
+                "corrected JSON value, matching the schema exactly.",
+            },
         ]
-        return ChatRequest.build(self.alias, self.provider_name, provider, self.model, follow_up, self.temperature,
-                                 self.top_p, self.max_tokens, self.schema)
+        return ChatRequest.build(
+            self.alias,
+            self.provider_name,
+            provider,
+            self.model,
+            follow_up,
+            self.temperature,
+            self.top_p,
+            self.max_tokens,
+            self.schema,
+        )
 
     def input_chars(self) -> int:
-        return sum(len(str(m.get("content") or "")) for m in self.messages) + (len(self.schema.text) if self.schema else 0)
+        return sum(len(str(m.get("content") or "")) for m in self.messages) + (
+            len(self.schema.text) if self.schema else 0
+        )
 
 
 @dataclass
@@ -150,12 +183,15 @@ class ModelLane:
 
     def __post_init__(self) -> None:
         self.semaphore = asyncio.Semaphore(self.model.max_parallel_requests)
-        self.pool = ThreadPoolExecutor(self.model.max_parallel_requests, thread_name_prefix=f"tracesql-llm-{self.alias}")
+        self.pool = ThreadPoolExecutor(
+            self.model.max_parallel_requests, thread_name_prefix=f"tracesql-llm-{self.alias}"
+        )
         if self.model.structured_output != "auto":
             self.format_mode = self.model.structured_output
 
-    async def send(self, request: ChatRequest, report: Callable[[Attempt], None],
-                   admit: Callable[[], None] | None = None) -> Attempt:
+    async def send(
+        self, request: ChatRequest, report: Callable[[Attempt], None], admit: Callable[[], None] | None = None
+    ) -> Attempt:
         """The successful attempt, after retries; raises CallFailed. `report` sees every failed
         attempt as it happens (the caller logs the successful one when it stores it);
         `admit` runs once a slot is free, before the first attempt, and may refuse the call
@@ -187,7 +223,15 @@ class ModelLane:
                     fallback = FORMAT_FALLBACK.get(mode or "") if _rejects_format(status, error) else None
                     if fallback and self.model.structured_output == "auto":
                         self.format_mode = fallback  # remembered for the rest of the run
-                        report(Attempt(number, status, _ms(started), error=f"{error} (retrying with {fallback})", retry_in=0))
+                        report(
+                            Attempt(
+                                number,
+                                status,
+                                _ms(started),
+                                error=f"{error} (retrying with {fallback})",
+                                retry_in=0,
+                            )
+                        )
                         continue
                     retryable = status in RETRYABLE_STATUS or status >= 500
                     delay = self.delay(retries, _retry_after(exc.response.headers)) if retryable else None
@@ -199,14 +243,18 @@ class ModelLane:
                     delay = self.delay(retries, None)
                     self.unreachable_in_a_row += 1
                     if self.unreachable_in_a_row >= UNREACHABLE_LIMIT and self.down is None:
-                        self.down = (f"provider of model '{self.alias}' unreachable ({self.provider.base_url}): "
-                                     f"{UNREACHABLE_LIMIT} connection failures in a row; no more calls in this run")
+                        self.down = (
+                            f"provider of model '{self.alias}' unreachable ({self.provider.base_url}): "
+                            f"{UNREACHABLE_LIMIT} connection failures in a row; no more calls in this run"
+                        )
                 except _BadBody as exc:
                     status, error = 200, f"unreadable response: {exc}"
                     delay = self.delay(retries, None)
                 else:
                     self.unreachable_in_a_row = 0
-                    return Attempt(number, 200, _ms(started), content, finish, tokens_in, tokens_out, reasoning)
+                    return Attempt(
+                        number, 200, _ms(started), content, finish, tokens_in, tokens_out, reasoning
+                    )
             if delay is None or retries >= self.settings.max_retries:
                 report(Attempt(number, status, _ms(started), error=error))
                 suffix = f" (after {retries + 1} attempts)" if retries else ""
@@ -221,7 +269,9 @@ class ModelLane:
         options: dict[str, Any] = {"timeout": self.model.timeout, "idempotency_key": idempotency_key}
         if _POST_TAKES_CONTENT.get(type(self.client), False):  # serialized once, by orjson
             options["headers"] = {"Content-Type": "application/json"}
-            raw = self.client.post("/chat/completions", cast_to=bytes, content=orjson.dumps(body), options=options)
+            raw = self.client.post(
+                "/chat/completions", cast_to=bytes, content=orjson.dumps(body), options=options
+            )
         else:
             raw = self.client.post("/chat/completions", cast_to=bytes, body=body, options=options)
         try:
@@ -235,8 +285,13 @@ class ModelLane:
         if isinstance(content, list):  # content parts
             content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        return (content, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                reasoning if isinstance(reasoning, str) else None)
+        return (
+            content,
+            choice.get("finish_reason"),
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+            reasoning if isinstance(reasoning, str) else None,
+        )
 
     def body(self, request: ChatRequest, mode: str | None) -> dict[str, Any]:
         messages = [dict(m) for m in request.messages]

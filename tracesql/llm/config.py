@@ -89,7 +89,9 @@ def config_from_env(environ: dict[str, str] | None = None) -> LLMConfig:
     config = LLMConfig()
     base_url, model = env.get(ENV_BASE_URL), env.get(ENV_MODEL)
     if base_url and model:
-        config.providers["env"] = ProviderConfig(base_url=base_url, api_key_env=env.get(ENV_API_KEY_ENV) or None)
+        config.providers["env"] = ProviderConfig(
+            base_url=base_url, api_key_env=env.get(ENV_API_KEY_ENV) or None
+        )
         config.models["default"] = ModelConfig(provider="env", model=model)
         config.settings = LLMSettings(default_model="default")
     return config

@@ -19,7 +19,6 @@ turns it into the STRUCT type at bind time (`from_json` with a constant structur
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
@@ -30,27 +29,23 @@ try:
 except ImportError:  # duckdb 1.x
     from duckdb.functional import ARROW, SPECIAL  # type: ignore[no-redef]
 
-from tracesql.connection import HOOKS, PYTHON_SQL_NAMES
 from tracesql.llm import judge
 from tracesql.llm.calls import LLM_CALLS_STRUCT, record_dicts
 from tracesql.llm.client import prefetch_openai
+from tracesql.llm.names import CALL_UDF, LOG_UDF, RENDER_UDF, SQL_NAMES, STRUCTURE_UDF
 from tracesql.llm.prompts import render_json_vars
 from tracesql.llm.runtime import LLMRuntime
 from tracesql.llm.structured import parse_output_schema
 
-CALL_UDF = "_tracesql_llm"
-STRUCTURE_UDF = "_tracesql_llm_structure"
-RENDER_UDF = "_tracesql_llm_render"
-LOG_UDF = "_tracesql_llm_call_log"
-
-USER_FUNCTIONS = ("llm", "llm_json", "llm_struct", "llm_judge", "llm_response", "llm_render", "llm_call_log")
-SQL_NAMES = {*USER_FUNCTIONS, CALL_UDF, STRUCTURE_UDF, RENDER_UDF, LOG_UDF}
+__all__ = ["SQL_NAMES", "configure_llm", "register"]
 
 RESPONSE_STRUCTURE = (
     '{"text": "VARCHAR", "reasoning": "VARCHAR", "finish_reason": "VARCHAR", "input_tokens": "BIGINT", '
     '"output_tokens": "BIGINT", "cache_hit": "BOOLEAN", "error": "VARCHAR", "request_hash": "VARCHAR"}'
 )
-_OPTIONS = "model := NULL, system := NULL, vars := NULL, temperature := NULL, top_p := NULL, max_tokens := NULL"
+_OPTIONS = (
+    "model := NULL, system := NULL, vars := NULL, temperature := NULL, top_p := NULL, max_tokens := NULL"
+)
 _PASS = "to_json(vars), model, system, temperature, top_p, max_tokens"
 # `spec || ''` keeps DuckDB from checking the from_json structure when the macro is created
 # (the argument is only known, and constant, where the macro is used).
@@ -89,8 +84,13 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
         return record_dicts(runtime.call_log())
 
     con.create_function(
-        CALL_UDF, call, call_params, varchar,
-        type=ARROW, null_handling=SPECIAL, side_effects=True,
+        CALL_UDF,
+        call,
+        call_params,
+        varchar,
+        type=ARROW,
+        null_handling=SPECIAL,
+        side_effects=True,
     )
     # no side effects: DuckDB folds it on the constant schema while binding from_json
     con.create_function(STRUCTURE_UDF, structure, two_texts, varchar)
@@ -100,25 +100,9 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
         con.execute(macro)
 
 
-_CALL = re.compile(r"\bllm(?:_json|_struct|_judge|_response)?\s*\(", re.IGNORECASE)
-_MODEL_ARG = re.compile(r"\bmodel\s*:=\s*'((?:[^']|'')*)'", re.IGNORECASE)
-
-
-def model_aliases_in(sql: str) -> list[str | None]:
-    """The model aliases a SQL text's LLM calls name (None for the default model), found
-    cheaply in the text; [] when it calls no LLM function."""
-    if not _CALL.search(sql):
-        return []
-    aliases: list[str | None] = [m.group(1).replace("''", "'") for m in _MODEL_ARG.finditer(sql)]
-    calls = len(_CALL.findall(sql))
-    if calls > len(aliases):
-        aliases.append(None)
-    return list(dict.fromkeys(aliases))
-
-
-def configure_llm(con: duckdb.DuckDBPyConnection, state: object, options: dict) -> None:
-    """The connection hook: register the LLM functions and put the runtime in
-    `state.extras["llm"]` (closed with the connection)."""
+def configure_llm(con: duckdb.DuckDBPyConnection, extras: dict[str, Any], options: dict) -> None:
+    """Register the LLM functions on a connection and put the runtime in
+    `extras["llm"]` (closed with the connection)."""
     runtime = LLMRuntime(
         options.get("llm_config"),
         project_dir=_str(options.get("project_dir")),
@@ -128,15 +112,9 @@ def configure_llm(con: duckdb.DuckDBPyConnection, state: object, options: dict) 
     register(con, runtime)
     if runtime.config.models and not runtime.dry_run:
         prefetch_openai()  # the first LLM call should not wait for a 1 s import
-    extras = state.extras  # type: ignore[attr-defined]
     extras["llm"] = runtime
     extras.setdefault("closers", []).append(runtime.close)
 
 
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-if configure_llm not in HOOKS:
-    HOOKS.append(configure_llm)
-PYTHON_SQL_NAMES.update(SQL_NAMES)

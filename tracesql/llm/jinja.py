@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from tracesql.llm.judge import scores_json
-from tracesql.llm.prompts import load_prompt, sql_literal
+from tracesql.llm.prompts import load_prompt
+from tracesql.sqltext import string_literal as sql_literal
 
 
 def json_literal(value: Any) -> str:
@@ -41,11 +42,20 @@ def jinja_globals(project_dir: str | Path | None) -> dict[str, Any]:
         """prompts/<name>, unrendered, as a SQL string literal."""
         return sql_literal(load_prompt(project_dir, name))
 
-    def llm_judge(scores: Any, prompt: str, model: str | None = None, system: str | None = None,
-                  vars: str | None = None, temperature: Any = None, max_tokens: Any = None) -> str:
+    def llm_judge(
+        scores: Any,
+        prompt: str,
+        model: str | None = None,
+        system: str | None = None,
+        vars: str | None = None,
+        temperature: Any = None,
+        max_tokens: Any = None,
+    ) -> str:
         """The SQL of an llm_judge call. `scores` is a list of {name, description, options};
         `prompt`, `system` and `vars` are SQL (e.g. prompt_file('judge.j2') and "{'x': x}")."""
-        options = _options(model, {"system": system, "vars": vars, "temperature": temperature, "max_tokens": max_tokens})
+        options = _options(
+            model, {"system": system, "vars": vars, "temperature": temperature, "max_tokens": max_tokens}
+        )
         return f"llm_judge({prompt}, {sql_literal(scores_json(scores))}{options})"
 
     return {

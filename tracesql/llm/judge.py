@@ -102,9 +102,13 @@ def judge_schema(text: str) -> OutputSchema:
             "required": ["reasoning", "score"],
             "additionalProperties": False,
         }
-        fields.append(f"{quote_name(s.name)} STRUCT(score {'INTEGER' if s.integer else 'VARCHAR'}, reasoning VARCHAR)")
+        fields.append(
+            f"{quote_name(s.name)} STRUCT(score {'INTEGER' if s.integer else 'VARCHAR'}, reasoning VARCHAR)"
+        )
     schema = {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
-    return OutputSchema(schema, "STRUCT(" + ", ".join(fields) + ")", canonical(schema), extra_keys_allowed=True)
+    return OutputSchema(
+        schema, "STRUCT(" + ", ".join(fields) + ")", canonical(schema), extra_keys_allowed=True
+    )
 
 
 @functools.lru_cache(maxsize=128)
@@ -122,5 +126,7 @@ def judge_system_prompt(text: str) -> str:
         lines += [f"- {value}: {meaning}" for value, meaning in s.options.items()]
         lines.append("")
     names = ", ".join(s.name for s in parse_scores(text))
-    lines.append(f'Answer with a JSON object with one key per score ({names}), each {{"reasoning": ..., "score": ...}}.')
+    lines.append(
+        f'Answer with a JSON object with one key per score ({names}), each {{"reasoning": ..., "score": ...}}.'
+    )
     return "\n".join(lines)

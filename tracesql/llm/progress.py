@@ -55,7 +55,9 @@ class ProgressTracker:
         with self._lock:
             self._line(project_model, alias).total += count
 
-    def done(self, project_model: str | None, alias: str, *, cache_hit: bool = False, error: bool = False) -> None:
+    def done(
+        self, project_model: str | None, alias: str, *, cache_hit: bool = False, error: bool = False
+    ) -> None:
         if self.callback is None:
             return
         with self._lock:
@@ -111,7 +113,11 @@ def format_line(event: dict, width: int = 24) -> str:
     done, total = event["done"], max(event["total"], event["done"])
     elapsed = max(event["elapsed"], 1e-6)
     rate = done / elapsed
-    label = event["model_alias"] if not event.get("project_model") else f"{event['project_model']} · {event['model_alias']}"
+    label = (
+        event["model_alias"]
+        if not event.get("project_model")
+        else f"{event['project_model']} · {event['model_alias']}"
+    )
     filled = int(width * done / total) if total else width
     bar = "█" * filled + "░" * (width - filled)
     parts = [f"{label}  {bar} {done}/{total}"]
@@ -130,14 +136,19 @@ def format_line(event: dict, width: int = 24) -> str:
 
 def _clock(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 class ProgressRenderer:
     """Draws progress events on a stream: bars on a terminal, periodic lines otherwise."""
 
-    def __init__(self, stream: IO[str], *, interactive: bool | None = None, interval: float = 10.0,
-                 redraw: float = 0.1) -> None:
+    def __init__(
+        self, stream: IO[str], *, interactive: bool | None = None, interval: float = 10.0, redraw: float = 0.1
+    ) -> None:
         self.stream = stream
         self.interactive = is_interactive(stream) if interactive is None else interactive
         self.interval = interval if not self.interactive else redraw

@@ -42,7 +42,9 @@ def message_text(message: Any) -> str:
             parts.append(str(text))
         elif part.get("data") is not None:
             data = part["data"]
-            parts.append(f"[{part.get('type') or 'data'}] " + (data if isinstance(data, str) else _dumps(data)))
+            parts.append(
+                f"[{part.get('type') or 'data'}] " + (data if isinstance(data, str) else _dumps(data))
+            )
     for call in message.get("tool_calls") or []:
         if isinstance(call, dict):
             # normalized rows nest name and arguments under `function` (OpenAI's shape)
@@ -115,13 +117,10 @@ def render_json_vars(source: str, variables_json: str | None) -> str:
     """Render with the values of a JSON object (what SQL passes as `vars := {...}`)."""
     variables = orjson.loads(variables_json) if variables_json else {}
     if not isinstance(variables, dict):
-        raise CompileError("vars of an LLM prompt must be a struct such as {'title': title}, not " + type(variables).__name__)
+        raise CompileError(
+            "vars of an LLM prompt must be a struct such as {'title': title}, not " + type(variables).__name__
+        )
     return render(source, variables)
-
-
-def sql_literal(text: str) -> str:
-    """`text` as a DuckDB string literal."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def load_prompt(project_dir: str | Path | None, name: str) -> str:

@@ -25,6 +25,7 @@ from tracesql.llm.cache import CachedResponse, LLMStore, cache_path
 from tracesql.llm.calls import CallRecord, ModelStats, write_llm_calls
 from tracesql.llm.client import Attempt, BudgetReached, CallFailed, ChatRequest, ModelLane, make_client
 from tracesql.llm.config import ModelConfig, ProviderConfig, config_from_env, resolve_model
+from tracesql.llm.names import model_aliases_in
 from tracesql.llm.progress import ProgressTracker
 from tracesql.llm.structured import OutputSchema, canonical, parse_answer, parse_output_schema, placeholder
 
@@ -51,33 +52,58 @@ class Job:
     cached: CachedResponse | None = None
 
 
-FULL_FIELDS = ("text", "reasoning", "finish_reason", "input_tokens", "output_tokens", "cache_hit", "error", "request_hash")
+FULL_FIELDS = (
+    "text",
+    "reasoning",
+    "finish_reason",
+    "input_tokens",
+    "output_tokens",
+    "cache_hit",
+    "error",
+    "request_hash",
+)
 
 
-def full_answer(job: Job, response: CachedResponse | None, *, cache_hit: bool = False, error: str | None = None) -> str:
+def full_answer(
+    job: Job, response: CachedResponse | None, *, cache_hit: bool = False, error: str | None = None
+) -> str:
     """What `llm_response()` returns for a row: the answer and how it went, as JSON."""
-    return canonical({
-        "text": response.content if response else None,
-        "reasoning": response.reasoning if response else None,
-        "finish_reason": response.finish_reason if response else None,
-        "input_tokens": response.input_tokens if response else None,
-        "output_tokens": response.output_tokens if response else None,
-        "cache_hit": cache_hit,
-        "error": error,
-        "request_hash": job.request.key,
-    })
+    return canonical(
+        {
+            "text": response.content if response else None,
+            "reasoning": response.reasoning if response else None,
+            "finish_reason": response.finish_reason if response else None,
+            "input_tokens": response.input_tokens if response else None,
+            "output_tokens": response.output_tokens if response else None,
+            "cache_hit": cache_hit,
+            "error": error,
+            "request_hash": job.request.key,
+        }
+    )
 
 
 class LLMRuntime:
     """Per-connection LLM state (`state.extras["llm"]`); see docs/llm.md for the contract."""
 
-    def __init__(self, config: Any = None, *, project_dir: str | None = None, target_dir: str | None = None,
-                 run_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        project_dir: str | None = None,
+        target_dir: str | None = None,
+        run_options: dict | None = None,
+    ) -> None:
         self.config = config if config is not None else config_from_env()
         self.settings = self.config.settings
         options = run_options or {}
         self.dry_run = bool(options.get("dry_run"))
-        self.cache_mode = "off" if options.get("no_cache") else "refresh" if options.get("refresh_cache") else self.settings.cache
+        self.cache_mode = (
+            "off"
+            if options.get("no_cache")
+            else "refresh"
+            if options.get("refresh_cache")
+            else self.settings.cache
+        )
         self.max_calls = options.get("max_calls") or self.settings.max_calls
         self.max_tokens = options.get("max_tokens") or self.settings.max_tokens_total
         self.progress = ProgressTracker(options.get("progress"))
@@ -132,8 +158,6 @@ class LLMRuntime:
     def check_configured(self, sql: str) -> list[str]:
         """Raise LLMNotConfigured (before any HTTP call) if `sql` uses an LLM function whose
         model is not configured or whose API key variable is unset; returns the aliases."""
-        from tracesql.llm.functions import model_aliases_in
-
         aliases = model_aliases_in(sql)
         for alias in aliases:
             self.target(alias, check_key=not self.dry_run)
@@ -162,18 +186,23 @@ class LLMRuntime:
             name, model = resolve_model(self.config, alias)
             provider = self.config.providers.get(model.provider)
             if provider is None:
-                raise LLMNotConfigured(f"model alias '{name}' names provider '{model.provider}', which is not defined "
-                                       "under `providers:` in profiles.yml")
+                raise LLMNotConfigured(
+                    f"model alias '{name}' names provider '{model.provider}', which is not defined "
+                    "under `providers:` in profiles.yml"
+                )
             found = Target(name, model, model.provider, provider)
             self._targets[alias] = found
             with self._lock:
                 if name not in self._stats:
-                    self._stats[name] = ModelStats(name, model.model, model.input_price_per_mtok,
-                                                   model.output_price_per_mtok)
+                    self._stats[name] = ModelStats(
+                        name, model.model, model.input_price_per_mtok, model.output_price_per_mtok
+                    )
         env = found.provider.api_key_env
         if env and not os.environ.get(env):
-            message = (f"LLM model '{found.alias}' needs an API key: set the environment variable {env} "
-                       f"(provider '{found.provider_name}')")
+            message = (
+                f"LLM model '{found.alias}' needs an API key: set the environment variable {env} "
+                f"(provider '{found.provider_name}')"
+            )
             if check_key:
                 raise LLMNotConfigured(message)
             self._stats[found.alias].not_configured = message
@@ -206,7 +235,11 @@ class LLMRuntime:
     def _run_batch(self, columns: list[list]) -> list[str | None]:
         prompt_col = columns[1]
         results: list[str | None] = [None] * len(prompt_col)
-        jobs = [self._job(i, *(col[i] for col in columns)) for i in range(len(prompt_col)) if prompt_col[i] is not None]
+        jobs = [
+            self._job(i, *(col[i] for col in columns))
+            for i in range(len(prompt_col))
+            if prompt_col[i] is not None
+        ]
         if not jobs:
             return results
         for job in jobs:
@@ -216,7 +249,9 @@ class LLMRuntime:
             self._count_dry_run(pending, results)
             return results
         if pending:
-            outcomes = asyncio.run_coroutine_threadsafe(self._complete_all(pending), self._ensure_loop()).result()
+            outcomes = asyncio.run_coroutine_threadsafe(
+                self._complete_all(pending), self._ensure_loop()
+            ).result()
             failure = None
             for job, outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -227,8 +262,19 @@ class LLMRuntime:
                 raise failure
         return results
 
-    def _job(self, index: int, kind: str, prompt: str, spec: str | None, variables: str | None, alias: str | None,
-             system: str | None, temperature: float | None, top_p: float | None, max_tokens: int | None) -> Job:
+    def _job(
+        self,
+        index: int,
+        kind: str,
+        prompt: str,
+        spec: str | None,
+        variables: str | None,
+        alias: str | None,
+        system: str | None,
+        temperature: float | None,
+        top_p: float | None,
+        max_tokens: int | None,
+    ) -> Job:
         target = self.target(alias, check_key=not self.dry_run)
         if variables is not None:
             prompt = prompts.render_json_vars(prompt, variables)
@@ -240,9 +286,20 @@ class LLMRuntime:
             system = judge.judge_system_prompt(spec) + (f"\n\n{system}" if system else "")
         elif kind == "json":
             schema = parse_output_schema(spec)
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        request = ChatRequest.build(target.alias, target.provider_name, target.provider, target.model, messages,
-                                    temperature, top_p, None if max_tokens is None else int(max_tokens), schema)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        request = ChatRequest.build(
+            target.alias,
+            target.provider_name,
+            target.provider,
+            target.model,
+            messages,
+            temperature,
+            top_p,
+            None if max_tokens is None else int(max_tokens),
+            schema,
+        )
         return Job(index, kind, target, request, schema)
 
     def _serve_from_cache(self, jobs: list[Job], results: list[str | None]) -> list[Job]:
@@ -324,8 +381,14 @@ class LLMRuntime:
 
     def _connections(self, provider: ProviderConfig) -> int:
         """Connections a provider's client may keep: the parallel requests of all its aliases."""
-        return sum(m.max_parallel_requests for m in self.config.models.values()
-                   if self.config.providers.get(m.provider) is provider) or 8
+        return (
+            sum(
+                m.max_parallel_requests
+                for m in self.config.models.values()
+                if self.config.providers.get(m.provider) is provider
+            )
+            or 8
+        )
 
     async def _complete_all(self, jobs: list[Job]) -> list[Any]:
         return await asyncio.gather(*(self._complete(job) for job in jobs), return_exceptions=True)
@@ -336,7 +399,9 @@ class LLMRuntime:
         except CallFailed as exc:
             budget = self._count_failure(job, exc)
             if self.settings.on_error == "fail" and not budget:
-                error = LLMError(f"LLM call to '{job.target.alias}' failed: {exc.message}", model=self.project_model)
+                error = LLMError(
+                    f"LLM call to '{job.target.alias}' failed: {exc.message}", model=self.project_model
+                )
                 return error  # type: ignore[return-value]  # raised by run_batch once the chunk is done
             return full_answer(job, None, error=exc.message) if job.kind == "full" else None
         self.progress.done(self.project_model, job.target.alias)
@@ -374,7 +439,9 @@ class LLMRuntime:
         if problem is not None:
             if response.finish_reason == "length":
                 raise CallFailed(f"the answer was cut off at max_tokens (finish_reason: length): {problem}")
-            raise CallFailed(f"no valid structured answer after {self.settings.structured_retries + 1} tries: {problem}")
+            raise CallFailed(
+                f"no valid structured answer after {self.settings.structured_retries + 1} tries: {problem}"
+            )
         return canonical(value)
 
     def _parse(self, response: CachedResponse, schema: OutputSchema | None) -> tuple[Any, str | None]:
@@ -388,8 +455,9 @@ class LLMRuntime:
         value, problem = parse_answer(response.content, schema)
         return (canonical(value) if problem is None else None), problem
 
-    async def _fetch(self, target: Target, request: ChatRequest, schema: OutputSchema | None,
-                     looked_up: bool = False) -> tuple[CachedResponse, Any, bool]:
+    async def _fetch(
+        self, target: Target, request: ChatRequest, schema: OutputSchema | None, looked_up: bool = False
+    ) -> tuple[CachedResponse, Any, bool]:
         """The response to one request (cache, shared in-flight call, or HTTP), its parse, and
         whether it came from the cache.
         `looked_up`: the chunk's cache lookup already missed, so only an answer that arrived
@@ -423,7 +491,9 @@ class LLMRuntime:
         future.set_result(response)
         return response, parsed, False
 
-    async def _call(self, target: Target, request: ChatRequest, schema: OutputSchema | None) -> tuple[CachedResponse, Any]:
+    async def _call(
+        self, target: Target, request: ChatRequest, schema: OutputSchema | None
+    ) -> tuple[CachedResponse, Any]:
         stats = self._stats[target.alias]
 
         def admit() -> None:
@@ -443,10 +513,23 @@ class LLMRuntime:
             self._append_log([self._attempt_record(target, request, attempt)])
 
         attempt = await self._lane(target).send(request, report, admit)
-        response = CachedResponse(request.key, target.alias, target.model.model, attempt.content, attempt.finish_reason,
-                                  attempt.input_tokens or 0, attempt.output_tokens or 0, time.time(), attempt.reasoning)
+        response = CachedResponse(
+            request.key,
+            target.alias,
+            target.model.model,
+            attempt.content,
+            attempt.finish_reason,
+            attempt.input_tokens or 0,
+            attempt.output_tokens or 0,
+            time.time(),
+            attempt.reasoning,
+        )
         parsed = self._parse(response, schema)
-        problem = parsed[1] if schema is not None else (None if attempt.content is not None else "the answer had no content")
+        problem = (
+            parsed[1]
+            if schema is not None
+            else (None if attempt.content is not None else "the answer had no content")
+        )
         if attempt.finish_reason == "length":
             problem = "cut off at max_tokens (finish_reason: length)" + (f"; {problem}" if problem else "")
         attempt.error = problem
@@ -465,21 +548,56 @@ class LLMRuntime:
         return response, parsed
 
     # ---- call-log rows ----------------------------------------------------------------------
-    def _hit_record(self, target: Target, request: ChatRequest, cached: CachedResponse, problem: str | None) -> CallRecord:
+    def _hit_record(
+        self, target: Target, request: ChatRequest, cached: CachedResponse, problem: str | None
+    ) -> CallRecord:
         """The call-log row of an answer served from the cache (and count it)."""
         with self._lock:
             self._stats[target.alias].cache_hits += 1
-        return CallRecord(self.run_id, time.time(), self.project_model, target.alias, target.provider_name,
-                          target.model.model, request.key, 0, True, None, cached.input_tokens,
-                          cached.output_tokens, None, cached.finish_reason, problem, 0.0)
+        return CallRecord(
+            self.run_id,
+            time.time(),
+            self.project_model,
+            target.alias,
+            target.provider_name,
+            target.model.model,
+            request.key,
+            0,
+            True,
+            None,
+            cached.input_tokens,
+            cached.output_tokens,
+            None,
+            cached.finish_reason,
+            problem,
+            0.0,
+        )
 
     def _attempt_record(self, target: Target, request: ChatRequest, attempt: Attempt) -> CallRecord:
         stats = self._stats[target.alias]
-        cost = stats.cost(attempt.input_tokens or 0, attempt.output_tokens or 0) if attempt.status_code == 200 else None
-        return CallRecord(self.run_id, time.time(), self.project_model, target.alias, target.provider_name,
-                          target.model.model, request.key, attempt.attempt, False, attempt.status_code,
-                          attempt.input_tokens, attempt.output_tokens, attempt.latency_ms, attempt.finish_reason,
-                          attempt.error, cost)
+        cost = (
+            stats.cost(attempt.input_tokens or 0, attempt.output_tokens or 0)
+            if attempt.status_code == 200
+            else None
+        )
+        return CallRecord(
+            self.run_id,
+            time.time(),
+            self.project_model,
+            target.alias,
+            target.provider_name,
+            target.model.model,
+            request.key,
+            attempt.attempt,
+            False,
+            attempt.status_code,
+            attempt.input_tokens,
+            attempt.output_tokens,
+            attempt.latency_ms,
+            attempt.finish_reason,
+            attempt.error,
+            cost,
+        )
 
     def _append_log(self, records: list[CallRecord]) -> None:
         with self._lock:

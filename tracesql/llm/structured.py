@@ -28,7 +28,17 @@ _SCALARS = {
     "TIME": {"type": "string", "format": "time"},
     "JSON": {},
 }
-_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_INTEGERS = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+}
 _NUMBERS = {"FLOAT", "DOUBLE"}
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -58,7 +68,9 @@ class OutputSchema:
 def parse_output_schema(spec: str) -> OutputSchema:
     """A JSON schema or a DuckDB type, as written in SQL, to an OutputSchema."""
     if spec is None or not spec.strip():
-        raise ConfigError("a structured LLM call needs a schema: a JSON schema or a DuckDB type such as STRUCT(a VARCHAR)")
+        raise ConfigError(
+            "a structured LLM call needs a schema: a JSON schema or a DuckDB type such as STRUCT(a VARCHAR)"
+        )
     text = spec.strip()
     if text.startswith("{"):
         try:
@@ -69,7 +81,9 @@ def parse_output_schema(spec: str) -> OutputSchema:
     try:
         parsed = duckdb.sqltype(text)
     except Exception as exc:  # duckdb raises several parser exception types
-        raise ConfigError(f"the LLM output schema is neither JSON nor a DuckDB type: {text!r} ({exc})") from None
+        raise ConfigError(
+            f"the LLM output schema is neither JSON nor a DuckDB type: {text!r} ({exc})"
+        ) from None
     schema = json_schema_of_type(parsed)
     if schema.get("type") == "object":
         schema.setdefault("additionalProperties", False)
@@ -130,7 +144,11 @@ def duckdb_type_of(schema: dict, root: dict) -> str:
         props = schema.get("properties") or {}
         if not props:
             return "JSON"
-        return "STRUCT(" + ", ".join(f"{quote_name(k)} {duckdb_type_of(v, root)}" for k, v in props.items()) + ")"
+        return (
+            "STRUCT("
+            + ", ".join(f"{quote_name(k)} {duckdb_type_of(v, root)}" for k, v in props.items())
+            + ")"
+        )
     if kind == "array":
         return duckdb_type_of(schema.get("items") or {}, root) + "[]"
     names = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
@@ -153,8 +171,9 @@ def resolve(schema: Any, root: dict) -> dict:
     return schema if isinstance(schema, dict) else {}
 
 
-def validate(value: Any, schema: dict, root: dict | None = None, path: str = "$", *,
-             extra_keys_allowed: bool = False) -> list[str]:
+def validate(
+    value: Any, schema: dict, root: dict | None = None, path: str = "$", *, extra_keys_allowed: bool = False
+) -> list[str]:
     """Problems of `value` against a JSON schema (the subset LLM schemas use); [] if valid."""
     return _validate(value, schema, schema if root is None else root, path, extra_keys_allowed)
 
@@ -234,7 +253,12 @@ def _is(value: Any, kind: str) -> bool:
     if kind == "string":
         return isinstance(value, str)
     if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            or isinstance(value, float)
+            and value.is_integer()
+        )
     if kind == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "boolean":

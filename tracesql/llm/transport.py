@@ -31,7 +31,9 @@ def http_client(max_connections: int) -> Any | None:
         limits = max(max_connections, 1)
         transport = httpx.HTTPTransport()
         transport._pool = httpcore.ConnectionPool(  # the one private attribute we set
-            max_connections=max(limits, 100), max_keepalive_connections=max(limits, 100), keepalive_expiry=30.0,
+            max_connections=max(limits, 100),
+            max_keepalive_connections=max(limits, 100),
+            keepalive_expiry=30.0,
             network_backend=backend,
         )
         return httpx.Client(transport=transport, follow_redirects=True)

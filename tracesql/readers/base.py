@@ -3,7 +3,7 @@
 A reader turns one file into zero or more `Trace` objects. It never raises for bad
 input: it records diagnostics on the ReadContext (`ctx.warn` keeps the file's row,
 `ctx.skip` gives the file no row) and returns what it could read. Adding a format is one
-new module with a subclass decorated by `@register`.
+new subpackage with a subclass, listed in `registry.FORMATS`.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ class Trace:
         if isinstance(model, str) and model and model not in self.models:
             self.models.append(model)
 
-    def add_usage(self, input: Any = None, output: Any = None, cache_read: Any = None, cache_write: Any = None) -> None:
+    def add_usage(
+        self, input: Any = None, output: Any = None, cache_read: Any = None, cache_write: Any = None
+    ) -> None:
         for attr, value in (
             ("input_tokens", input),
             ("output_tokens", output),
@@ -167,6 +169,9 @@ class TraceReader:
     default_pattern: ClassVar[str] = "*.jsonl"
     # Bump when the rows a reader produces change, so cached reads are redone.
     version: ClassVar[int] = 1
+    # `traces()` offers a file to the formats in ascending priority: the most specific
+    # sniffers (those that recognise a distinctive first record) go first.
+    sniff_priority: ClassVar[int] = 100
 
     def accepts(self, relpath: str) -> str | None:
         """None if the file should be read, else the reason it is not a trace."""
@@ -186,28 +191,6 @@ class TraceReader:
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         raise NotImplementedError
-
-
-READERS: dict[str, type[TraceReader]] = {}
-
-
-def register(cls: type[TraceReader]) -> type[TraceReader]:
-    if not cls.name or not cls.function_name:
-        raise TypeError(f"{cls.__name__} needs a name and a function_name")
-    READERS[cls.name] = cls
-    return cls
-
-
-def get_reader(name: str) -> TraceReader:
-    from tracesql import readers  # noqa: F401  (imports every format module)
-
-    try:
-        return READERS[name]()
-    except KeyError:
-        known = ", ".join(sorted(READERS))
-        from tracesql.errors import ReaderError
-
-        raise ReaderError(f"unknown trace format {name!r} (known: {known})") from None
 
 
 def expand(path: str) -> str:

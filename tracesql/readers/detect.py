@@ -8,11 +8,9 @@ skipped with a diagnostic that says so.
 
 from __future__ import annotations
 
-from tracesql.readers.base import READERS, ReadContext, Trace, TraceReader, register
+from tracesql.readers.base import ReadContext, Trace, TraceReader
 
 HEAD_BYTES = 64 * 1024
-# Order matters: the most specific sniffers first.
-ORDER = ("atif", "pi_coding_agent", "codex", "hermes_agent", "claude_code")
 
 
 def read_head(path: str) -> bytes:
@@ -20,23 +18,18 @@ def read_head(path: str) -> bytes:
         return fh.read(HEAD_BYTES)
 
 
-@register
 class AutoReader(TraceReader):
     name = "auto"
     function_name = "traces"
     default_path = None
     default_pattern = "*.json*"
 
-    def __init__(self) -> None:
-        self.readers: dict[str, TraceReader] = {}
+    def __init__(self, formats: list[TraceReader] | None = None) -> None:
+        # the format readers in the order files are offered to them (see registry.get_reader)
+        self.formats: list[TraceReader] = formats or []
         self.prepared: set[str] = set()
         self.root = ""
         self.recursive = True
-
-    def _reader(self, name: str) -> TraceReader:
-        if name not in self.readers:
-            self.readers[name] = READERS[name]()
-        return self.readers[name]
 
     def accepts(self, relpath: str) -> str | None:
         if not (relpath.endswith(".json") or relpath.endswith(".jsonl")):
@@ -47,8 +40,7 @@ class AutoReader(TraceReader):
         self.root, self.recursive = root, recursive
 
     def detect(self, path: str, relpath: str, head: bytes) -> TraceReader | None:
-        for name in ORDER:
-            reader = self._reader(name)
+        for reader in self.formats:
             if reader.accepts(relpath) is None and reader.sniff(path, head):
                 return reader
         return None
@@ -56,12 +48,12 @@ class AutoReader(TraceReader):
     def why_not_a_trace(self, path: str, relpath: str, head: bytes) -> str:
         """Why no reader claimed a file: a reader that knows it as a non-trace says what it is
         (from its name, else from its first bytes)."""
-        for name in ORDER:
-            reason = self._reader(name).accepts(relpath)
+        for reader in self.formats:
+            reason = reader.accepts(relpath)
             if reason and not reason.startswith("not a .json"):
                 return reason
-        for name in ORDER:
-            reason = self._reader(name).explain(path, head)
+        for reader in self.formats:
+            reason = reader.explain(path, head)
             if reason:
                 return reason
         return "not a trace in any known format"

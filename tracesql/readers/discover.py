@@ -86,7 +86,9 @@ def _walk(
         seen.add(key)
         entries = list(os.scandir(folder))
     except OSError as exc:
-        diagnostics.append(Diagnostic(source_kind, folder, None, "skip", f"cannot list folder: {exc.strerror or exc}"))
+        diagnostics.append(
+            Diagnostic(source_kind, folder, None, "skip", f"cannot list folder: {exc.strerror or exc}")
+        )
         return
     for entry in entries:
         rel = f"{prefix}{entry.name}"
@@ -114,10 +116,14 @@ def _stat_file(path: str, rel: str, source_kind: str, diagnostics: list[Diagnost
         st = os.stat(path)
     except FileNotFoundError:
         target = os.readlink(path) if os.path.islink(path) else "?"
-        diagnostics.append(Diagnostic(source_kind, path, None, "skip", f"broken symlink (points to {target})"))
+        diagnostics.append(
+            Diagnostic(source_kind, path, None, "skip", f"broken symlink (points to {target})")
+        )
         return None
     except OSError as exc:
-        diagnostics.append(Diagnostic(source_kind, path, None, "skip", f"cannot stat file: {exc.strerror or exc}"))
+        diagnostics.append(
+            Diagnostic(source_kind, path, None, "skip", f"cannot stat file: {exc.strerror or exc}")
+        )
         return None
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"

@@ -93,7 +93,9 @@ def _retry(line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContex
         return _Recovered(list(_recover(line, lineno, is_last_unterminated, ctx)))
 
 
-def _recover(line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext) -> Iterator[tuple[int, dict]]:
+def _recover(
+    line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext
+) -> Iterator[tuple[int, dict]]:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:

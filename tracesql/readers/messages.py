@@ -57,7 +57,11 @@ def scalar_text(value: Any) -> str | None:
 
 
 def text_block(text: Any) -> dict:
-    return {"type": "text", "text": "" if text is None else (text if isinstance(text, str) else scalar_text(text)), "data": None}
+    return {
+        "type": "text",
+        "text": "" if text is None else (text if isinstance(text, str) else scalar_text(text)),
+        "data": None,
+    }
 
 
 def block(raw: Any) -> dict:

@@ -41,7 +41,9 @@ def _parse(job: BatchJob, index: int, batch: list[FoundFile]) -> Part:
 
 def map_batches(job: BatchJob, batches: list[list[FoundFile]]) -> Iterator[Part]:
     """Parse batches in worker processes (each writes its own Parquet part), in order."""
-    pool = ProcessPoolExecutor(max_workers=min(workers(), len(batches)), mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers(), len(batches)), mp_context=multiprocessing.get_context("fork")
+    )
     try:
         futures = [pool.submit(_parse, job, i, b) for i, b in enumerate(batches)]
     except (BrokenProcessPool, OSError, RuntimeError):

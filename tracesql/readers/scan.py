@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 
 from tracesql.errors import ReaderError
 from tracesql.readers import parallel
-from tracesql.readers.base import Diagnostic, ReadContext, TraceReader, get_reader
+from tracesql.readers.base import Diagnostic, ReadContext, TraceReader
 from tracesql.readers.discover import FoundFile, discover
+from tracesql.readers.registry import get_reader
 from tracesql.readers.schema import TRACE_SCHEMA
 
 BATCH_BYTES = 8 * 1024 * 1024  # most source bytes in one batch (one Parquet part)

@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - DuckDB 1.x
     from duckdb.functional import SPECIAL  # type: ignore[no-redef]
 
 from tracesql.errors import TracesqlError
-from tracesql.readers.base import READERS, Diagnostic, get_reader
+from tracesql.readers.base import Diagnostic
+from tracesql.readers.registry import READERS, get_reader
 from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan
 
 SCAN_UDF = "__tracesql_scan"
@@ -34,7 +35,9 @@ MACRO_PARAMS = (
     "path := NULL, file_pattern := NULL, recursive := true, max_traces := NULL, shuffle := false, "
     "seed := 0, partition_index := NULL, partition_count := NULL, strict := false"
 )
-DIAGNOSTIC_TYPE = "STRUCT(scan INTEGER, source_kind VARCHAR, path VARCHAR, line BIGINT, severity VARCHAR, reason VARCHAR)[]"
+DIAGNOSTIC_TYPE = (
+    "STRUCT(scan INTEGER, source_kind VARCHAR, path VARCHAR, line BIGINT, severity VARCHAR, reason VARCHAR)[]"
+)
 
 
 class ScanStore:
@@ -98,22 +101,41 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
 
     def diagnostics_udf():
         return [
-            {"scan": sid, "source_kind": d.source_kind, "path": d.path, "line": d.line, "severity": d.severity, "reason": d.reason}
+            {
+                "scan": sid,
+                "source_kind": d.source_kind,
+                "path": d.path,
+                "line": d.line,
+                "severity": d.severity,
+                "reason": d.reason,
+            }
             for sid, d in store.diagnostics
         ]
 
     con.create_function(
         SCAN_UDF,
         scan_udf,
-        ["VARCHAR", "VARCHAR", "VARCHAR", "BOOLEAN", "BIGINT", "BOOLEAN", "BIGINT", "BIGINT", "BIGINT", "BOOLEAN"],
+        [
+            "VARCHAR",
+            "VARCHAR",
+            "VARCHAR",
+            "BOOLEAN",
+            "BIGINT",
+            "BOOLEAN",
+            "BIGINT",
+            "BIGINT",
+            "BIGINT",
+            "BOOLEAN",
+        ],
         "VARCHAR[]",
         null_handling=SPECIAL,
         side_effects=True,
     )
     con.create_function(DIAG_UDF, diagnostics_udf, [], DIAGNOSTIC_TYPE, side_effects=True)
-    from tracesql import readers  # noqa: F401  (registers every format)
 
-    args = "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict"
+    args = (
+        "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict"
+    )
     for name, cls in READERS.items():
         con.execute(
             f"CREATE OR REPLACE TEMP MACRO {cls.function_name}({MACRO_PARAMS}) AS TABLE "

@@ -1,0 +1,167 @@
+"""Materializations: how a compiled model becomes a view or a table in DuckDB.
+
+- view: `CREATE OR REPLACE VIEW`.
+- table: built under a temporary name, then swapped in inside one transaction, so a
+  failed build leaves the previous table as it was.
+- incremental: the first run (or `--full-refresh`) builds a table; later runs compute the
+  new rows (the model filters them with `{% if is_incremental() %}`) into a temp table,
+  then append them, or merge them on `unique_key` (delete matching keys, insert).
+- ephemeral: nothing is built; `ref()` inlines the model as a CTE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from tracesql.compile.compiler import Compiled
+from tracesql.errors import ExecutionError
+from tracesql.project.nodes import Model, Relation, quote
+
+BUILD_SUFFIX = "__tracesql_build"
+BATCH_TABLE = "__tracesql_batch"
+
+
+@dataclass
+class Materialized:
+    rows: int | None  # rows written (None for a view)
+    message: str  # what was done: "created", "replaced", "inserted 3 rows"...
+
+
+def relation_type(con: duckdb.DuckDBPyConnection, relation: Relation) -> str | None:
+    """'table', 'view', or None when the relation does not exist in the current database."""
+    rows = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+        [relation.schema or "main", relation.identifier],
+    ).fetchall()
+    if not rows:
+        return None
+    return "view" if rows[0][0] == "VIEW" else "table"
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The first value a statement returns (read to the end: DuckDB wants results finished)."""
+    rows = con.execute(sql).fetchall()
+    return rows[0][0] if rows else None
+
+
+def materialize(
+    con: duckdb.DuckDBPyConnection,
+    compiled: Compiled,
+    *,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    row_limit: int | None = None,
+) -> Materialized:
+    model = compiled.node
+    assert isinstance(model, Model)
+    sql = compiled.sql if row_limit is None else f"SELECT * FROM (\n{compiled.sql}\n) LIMIT {int(row_limit)}"
+    relation = model.relation
+    if relation.schema:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(relation.schema)}")
+    existing = relation_type(con, relation)
+    if model.materialized == "view":
+        return build_view(con, relation, sql, existing)
+    if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
+        return build_increment(con, model, relation, sql, dry_run=dry_run)
+    result = build_table(con, relation, sql, existing)
+    if model.materialized == "incremental" and existing is not None:
+        result.message = "rebuilt (full refresh)"
+    return result
+
+
+def build_view(
+    con: duckdb.DuckDBPyConnection, relation: Relation, sql: str, existing: str | None
+) -> Materialized:
+    with transaction(con):
+        if existing == "table":
+            con.execute(f"DROP TABLE {relation}")
+        con.execute(f"CREATE OR REPLACE VIEW {relation} AS\n{sql}\n")
+    return Materialized(None, "replaced" if existing else "created")
+
+
+def build_table(
+    con: duckdb.DuckDBPyConnection, relation: Relation, sql: str, existing: str | None
+) -> Materialized:
+    """Build under a temporary name, then swap it in; the old table survives a failed build."""
+    building = relation.suffixed(BUILD_SUFFIX)
+    con.execute(f"DROP TABLE IF EXISTS {building}")
+    try:
+        rows = scalar(con, f"CREATE TABLE {building} AS\n{sql}\n")
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {building}")
+        raise
+    with transaction(con):
+        if existing is not None:
+            con.execute(f"DROP {'VIEW' if existing == 'view' else 'TABLE'} {relation}")
+        con.execute(f"ALTER TABLE {building} RENAME TO {quote(relation.identifier)}")
+    return Materialized(None if rows is None else int(rows), "replaced" if existing else "created")
+
+
+def build_increment(
+    con: duckdb.DuckDBPyConnection, model: Model, relation: Relation, sql: str, *, dry_run: bool
+) -> Materialized:
+    """Compute the new rows, then append them or merge them on unique_key."""
+    con.execute(f"DROP TABLE IF EXISTS temp.{BATCH_TABLE}")
+    con.execute(f"CREATE TEMP TABLE {BATCH_TABLE} AS\n{sql}\n")
+    try:
+        rows = scalar(con, f"SELECT count(*) FROM temp.{BATCH_TABLE}")
+        if dry_run:
+            return Materialized(rows, f"would add {rows} new rows")
+        columns = _columns_to_insert(con, model, relation)
+        keys = model.config.unique_keys
+        missing_keys = [k for k in keys if k not in columns]
+        if missing_keys:
+            raise ExecutionError(
+                f"unique_key column {', '.join(missing_keys)} is not among the model's columns"
+            )
+        selected = ", ".join(quote(c) for c in columns)
+        with transaction(con):
+            replaced = 0
+            if keys and model.config.strategy == "merge":
+                match = " AND ".join(f"__target.{quote(k)} = __batch.{quote(k)}" for k in keys)
+                replaced = scalar(
+                    con,
+                    f"DELETE FROM {relation} AS __target USING temp.{BATCH_TABLE} AS __batch WHERE {match}",
+                )
+            con.execute(f"INSERT INTO {relation} BY NAME SELECT {selected} FROM temp.{BATCH_TABLE}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{BATCH_TABLE}")
+    if keys and model.config.strategy == "merge":
+        return Materialized(rows, f"merged {rows} rows ({replaced} replaced)")
+    return Materialized(rows, f"inserted {rows} rows")
+
+
+def _columns_to_insert(con: duckdb.DuckDBPyConnection, model: Model, relation: Relation) -> list[str]:
+    """The batch's columns, after on_schema_change dealt with those the table lacks."""
+    batch = con.execute(f"DESCRIBE temp.{BATCH_TABLE}").fetchall()
+    table = {row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()}
+    new = [(name, kind) for name, kind, *_ in batch if name not in table]
+    policy = model.config.on_schema_change
+    if new and policy == "fail":
+        names = ", ".join(name for name, _ in new)
+        raise ExecutionError(
+            f"the new rows have columns the existing table lacks ({names}); rebuild with --full-refresh, "
+            "or set config(on_schema_change='append_new_columns') or 'ignore'"
+        )
+    if new and policy == "append_new_columns":
+        for name, kind in new:
+            con.execute(f"ALTER TABLE {relation} ADD COLUMN {quote(name)} {kind}")
+        return [row[0] for row in batch]
+    return [row[0] for row in batch if row[0] in table]
+
+
+class transaction:
+    """BEGIN ... COMMIT, or ROLLBACK when the block raises."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")

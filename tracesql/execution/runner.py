@@ -1,0 +1,419 @@
+"""Running a selection of models and data tests in dependency order.
+
+    results = run(project, RunRequest(select=("sessions+",)), reporter)
+
+Every selected node is compiled first, so a syntax error stops the run before anything
+is built. Then nodes run one by one: a failed model (or a failed test, in `build`) skips
+its descendants and the others go on. `RunRequest.scratch` builds into an in-memory
+database that sees the project database read-only (`--dry-run`, previews); `row_limit`
+caps every model's rows and the `max_traces` of `source('traces', ...)`. For a preview:
+
+    con, state = open_for_run(project, request)       # request.scratch=True, row_limit=N
+    results = execute(project, request, con, state)    # the scratch tables stay readable
+    ...read from con...; connection.close(con)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import duckdb
+
+from tracesql.compile.compiler import Compiled, Compiler, map_to_source
+from tracesql.compile.datatests import run_test
+from tracesql.compile.selection import select_nodes
+from tracesql.connection import close
+from tracesql.errors import ExecutionError, LLMNotConfigured, TracesqlError
+from tracesql.execution import artifacts
+from tracesql.execution.materialize import materialize, relation_type
+from tracesql.llm.names import CALLING_FUNCTIONS
+from tracesql.project.nodes import DataTest, Model, literal, quote
+from tracesql.project.project import Project
+
+PROJECT_ALIAS = "__tracesql_project"
+
+
+@dataclass
+class RunRequest:
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    models: bool = True  # build models (run, build)
+    tests: bool = False  # run data tests (test, build)
+    full_refresh: bool = False
+    fail_fast: bool = False
+    dry_run: bool = False  # build in a scratch database; the LLM layer counts instead of calling
+    scratch: bool = False  # build in memory, reading the project database read-only
+    row_limit: int | None = None
+    run_options: dict[str, Any] = field(default_factory=dict)  # refresh_cache, no_cache, max_calls...
+    command: str = "run"
+
+    @property
+    def in_scratch(self) -> bool:
+        return self.scratch or self.dry_run
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    name: str
+    kind: str  # model | test
+    path: str
+    status: str  # success, error, skipped | pass, fail, warn, error, skipped
+    seconds: float = 0.0
+    rows: int | None = None
+    message: str = ""
+    materialized: str | None = None
+    relation: str | None = None
+    error: TracesqlError | None = None
+    columns: list[str] = field(default_factory=list)  # failing rows of a test, for the report
+    sample: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class RunResults:
+    command: str
+    started_at: datetime
+    results: list[NodeResult] = field(default_factory=list)
+    elapsed: float = 0.0
+    llm: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status in ("error", "fail") for r in self.results)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+class Reporter(Protocol):
+    def run_started(self, total: int, request: RunRequest) -> None: ...
+
+    def node_started(self, index: int, total: int, node: Model | DataTest) -> None: ...
+
+    def node_finished(self, index: int, total: int, result: NodeResult) -> None: ...
+
+
+def run(project: Project, request: RunRequest, reporter: Reporter | None = None) -> RunResults:
+    """Compile, then build and test the selected nodes; write target/ artifacts (unless in scratch)."""
+    if not request.dry_run and any(m.python_functions & LLM_CALLERS for m in project.models.values()):
+        _warm_up_llm_client()  # the client's ~1 s import overlaps compiling and reading traces
+    con, state = open_for_run(project, request)
+    try:
+        results = execute(project, request, con, state, reporter)
+    finally:
+        close(con)
+    if not request.in_scratch:
+        artifacts.write_manifest(project)
+        artifacts.write_run_results(project, results)
+    return results
+
+
+def open_for_run(project: Project, request: RunRequest):
+    """The connection a run builds into: the target's database, or (scratch, dry run) an
+    in-memory one that sees the project database's tables and views read-only."""
+    run_options = {**request.run_options, "dry_run": request.dry_run}
+    # a real run writes each model once, at a checkpoint after it, not through the WAL
+    con, state = project.connect(
+        ":memory:" if request.in_scratch else None, run_options=run_options, wal=request.in_scratch
+    )
+    if request.in_scratch:
+        try:
+            mirror_project_database(con, project.profile.database)
+        except BaseException:
+            close(con)
+            raise
+    return con, state
+
+
+def execute(
+    project: Project,
+    request: RunRequest,
+    con: duckdb.DuckDBPyConnection,
+    state: Any,
+    reporter: Reporter | None = None,
+) -> RunResults:
+    """Run a request on an open connection (which stays open: a preview can read the scratch
+    tables afterwards). Writes compiled SQL unless in scratch; no other artifacts."""
+    graph = project.graph
+    assert graph is not None
+    started = time.perf_counter()
+    uids = select_nodes(graph, request.select, request.exclude, with_tests=request.tests)
+    if not request.models:
+        uids = {uid for uid in uids if isinstance(graph.nodes[uid], DataTest)}
+    order = [
+        uid for uid in graph.order(uids) if getattr(graph.nodes[uid], "materialized", None) != "ephemeral"
+    ]
+    results = RunResults(request.command, datetime.now(UTC), dry_run=request.dry_run)
+    compiler = Compiler(
+        project,
+        relation_exists=_relation_exists(con, scratch=request.in_scratch),
+        full_refresh=request.full_refresh,
+        row_limit=request.row_limit,
+    )
+    compiled = compile_all(project, compiler, order)
+    if reporter:
+        reporter.run_started(len(order), request)
+    if not request.in_scratch:
+        artifacts.write_compiled(project, compiled.values())
+    _Execution(project, con, state, request, reporter, results).run(order, compiled)
+    llm = state.extras.get("llm")
+    if llm is not None and hasattr(llm, "summary"):
+        results.llm = list(llm.summary())
+    results.elapsed = time.perf_counter() - started
+    return results
+
+
+def compile_selection(
+    project: Project, select: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+) -> list[Compiled]:
+    """`tracesql compile`: compile the selected models and their tests, write target/compiled and the manifest."""
+    graph = project.graph
+    assert graph is not None
+    uids = select_nodes(graph, select, exclude, with_tests=True)
+    order = graph.order(uids)
+    con, _state = project.connect_for_reading()
+    try:
+        compiler = Compiler(project, relation_exists=_relation_exists(con, scratch=False))
+        compiled = compile_all(project, compiler, order)
+    finally:
+        close(con)
+    artifacts.write_compiled(project, compiled.values())
+    artifacts.write_manifest(project)
+    return list(compiled.values())
+
+
+def compile_all(project: Project, compiler: Compiler, order: list[str]) -> dict[str, Compiled]:
+    """Compile every node before anything runs; the first error names how many others failed."""
+    compiled: dict[str, Compiled] = {}
+    errors: list[TracesqlError] = []
+    for uid in order:
+        try:
+            compiled[uid] = compiler.compile(project.node(uid))
+        except TracesqlError as exc:
+            errors.append(exc)
+            compiled_sql = getattr(exc, "compiled_sql", None)
+            if compiled_sql is not None:
+                artifacts.write_sql(project, project.node(uid), compiled_sql)
+    if errors:
+        first = errors[0]
+        if len(errors) > 1:
+            others = ", ".join(e.model or "?" for e in errors[1:])
+            first.message += f" (and {len(errors) - 1} more failing to compile: {others})"
+        raise first
+    return compiled
+
+
+def mirror_project_database(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Make the project database's tables and views visible (read-only) in a scratch database."""
+    if database == ":memory:" or not os.path.exists(database):
+        return
+    con.execute(f"ATTACH {literal(database)} AS {PROJECT_ALIAS} (READ_ONLY)")
+    rows = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ?",
+        [PROJECT_ALIAS],
+    ).fetchall()
+    for schema, name in rows:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+        con.execute(
+            f"CREATE VIEW {quote(schema)}.{quote(name)} AS SELECT * FROM {PROJECT_ALIAS}.{quote(schema)}.{quote(name)}"
+        )
+
+
+def _relation_exists(con: duckdb.DuckDBPyConnection, *, scratch: bool) -> Callable:
+    """For is_incremental(): the model's table exists (in scratch, the mirrored view counts)."""
+    wanted = ("table", "view") if scratch else ("table",)
+    return lambda relation: relation_type(con, relation) in wanted
+
+
+class _Execution:
+    def __init__(
+        self, project, con, state, request: RunRequest, reporter: Reporter | None, results: RunResults
+    ):
+        self.project, self.con, self.state, self.request = project, con, state, request
+        self.reporter, self.results = reporter, results
+        self.graph = project.graph
+        self.llm = state.extras.get("llm")
+        self.blocked: dict[str, str] = {}  # unique id -> why it is skipped
+
+    def run(self, order: list[str], compiled: dict[str, Compiled]) -> None:
+        total = len(order)
+        for index, uid in enumerate(order, 1):
+            node = self.graph.nodes[uid]
+            if self.reporter:
+                self.reporter.node_started(index, total, node)
+            if uid in self.blocked:
+                result = self._result(
+                    node,
+                    "skipped",
+                    message=self.blocked[uid],
+                    materialized=getattr(node, "materialized", None),
+                )
+            elif isinstance(node, Model):
+                result = self._run_model(node, compiled[uid])
+            else:
+                result = self._run_test(node, compiled[uid])
+            self.results.results.append(result)
+            if result.status in ("error", "fail") or isinstance(result.error, LLMNotConfigured):
+                self._block_after(node, "was skipped" if result.status == "skipped" else "failed")
+            if self.reporter:
+                self.reporter.node_finished(index, total, result)
+
+    def _block_after(self, node: Model | DataTest, what_happened: str) -> None:
+        if self.request.fail_fast and what_happened == "failed":
+            for uid in self.graph.nodes:
+                self.blocked.setdefault(uid, f"skipped: --fail-fast after '{node.name}' failed")
+            return
+        if not self.request.models:
+            return  # `tracesql test`: the models are already built, every test runs
+        sources = [node.unique_id] if isinstance(node, Model) else self.graph.parents[node.unique_id]
+        kind = "model" if isinstance(node, Model) else "data test"
+        for source in sources:
+            for uid in self.graph.descendants(source):
+                child = self.graph.nodes[uid]
+                if isinstance(child, DataTest) and set(self.graph.parents[uid]) <= set(sources):
+                    continue  # the other tests of a model whose test failed still run
+                self.blocked.setdefault(uid, f"skipped: upstream {kind} '{node.name}' {what_happened}")
+
+    def _result(self, node, status: str, **kwargs: Any) -> NodeResult:
+        return NodeResult(node.unique_id, node.name, node.kind, node.rel_path, status, **kwargs)
+
+    def _run_model(self, model: Model, compiled: Compiled) -> NodeResult:
+        started = time.perf_counter()
+        facts = {"materialized": model.materialized, "relation": str(model.relation)}
+        try:
+            self._check_llm_configured(compiled)
+            with _LLMAttribution(self.llm, model.name, self.con, flush=not self.request.in_scratch):
+                done = materialize(
+                    self.con,
+                    compiled,
+                    full_refresh=self.request.full_refresh,
+                    dry_run=self.request.dry_run,
+                    row_limit=self.request.row_limit,
+                )
+            if not self.request.in_scratch:
+                self.con.execute("CHECKPOINT")  # the model is on disk before the next one starts
+        except (TracesqlError, duckdb.Error) as exc:
+            return self._failure(model, compiled, exc, started, **facts)
+        return self._result(
+            model,
+            "success",
+            seconds=time.perf_counter() - started,
+            rows=done.rows,
+            message=done.message,
+            **facts,
+        )
+
+    def _run_test(self, test: DataTest, compiled: Compiled) -> NodeResult:
+        started = time.perf_counter()
+        try:
+            self._check_llm_configured(compiled)
+            with _LLMAttribution(self.llm, test.name, self.con, flush=not self.request.in_scratch):
+                outcome = run_test(self.con, compiled.sql)
+        except (TracesqlError, duckdb.Error) as exc:
+            return self._failure(test, compiled, exc, started)
+        status = "pass" if outcome.failures == 0 else ("warn" if test.config.severity == "warn" else "fail")
+        message = (
+            ""
+            if status == "pass"
+            else f"{outcome.failures} failing row{'s' if outcome.failures != 1 else ''}"
+        )
+        return self._result(
+            test,
+            status,
+            seconds=time.perf_counter() - started,
+            rows=outcome.failures,
+            message=message,
+            columns=outcome.columns,
+            sample=outcome.sample,
+        )
+
+    def _check_llm_configured(self, compiled: Compiled) -> None:
+        """The LLM layer raises LLMNotConfigured before any call when a model's LLM is not set up."""
+        if self.llm is not None and hasattr(self.llm, "check_configured"):
+            self.llm.check_configured(compiled.sql)
+
+    def _failure(
+        self, node, compiled: Compiled, exc: BaseException, started: float, **facts: Any
+    ) -> NodeResult:
+        error = self._clean_error(exc, node, compiled)
+        status = "skipped" if isinstance(error, LLMNotConfigured) else "error"
+        message = f"skipped: {error.message}" if status == "skipped" else error.message
+        return self._result(
+            node, status, seconds=time.perf_counter() - started, message=message, error=error, **facts
+        )
+
+    def _clean_error(self, exc: BaseException, node: Model | DataTest, compiled: Compiled) -> TracesqlError:
+        """A TracesqlError naming the node: the clean error a UDF recorded, else DuckDB's first line."""
+        recorded = recorded_error(self.state)
+        if isinstance(exc, TracesqlError):
+            error = exc
+        elif isinstance(recorded, TracesqlError):
+            error = recorded
+        else:
+            error = _duckdb_error(exc, node, compiled, self.request)
+        error.model = error.model or node.name
+        error.path = error.path or node.rel_path
+        return error
+
+
+def recorded_error(state: Any) -> TracesqlError | None:
+    """The clean error a Python UDF recorded before DuckDB wrapped it (the LLM layer's, or a
+    reader's), taken off the connection state so the next failure starts fresh."""
+    llm = state.extras.get("llm")
+    recorded = llm.pop_error() if llm is not None and hasattr(llm, "pop_error") else None
+    scans = getattr(state, "scans", None)
+    recorded = recorded or getattr(scans, "last_error", None) or state.extras.get("last_error")
+    if scans is not None:
+        scans.last_error = None
+    return recorded if isinstance(recorded, TracesqlError) else None
+
+
+LLM_CALLERS = set(CALLING_FUNCTIONS)
+
+
+def _warm_up_llm_client() -> None:
+    try:
+        from tracesql.llm import warm_up
+    except ImportError:  # pragma: no cover - the LLM layer is part of the package
+        return
+    warm_up()
+
+
+class _LLMAttribution:
+    """begin_model / end_model / flush_call_log around one node, when the LLM layer is there."""
+
+    def __init__(self, llm: Any, name: str, con: duckdb.DuckDBPyConnection, flush: bool = True) -> None:
+        self.llm, self.name, self.con, self.flush = llm, name, con, flush
+
+    def __enter__(self) -> None:
+        if self.llm is not None and hasattr(self.llm, "begin_model"):
+            self.llm.begin_model(self.name)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.llm is not None:
+            if hasattr(self.llm, "end_model"):
+                self.llm.end_model()
+            # a scratch run (preview, dry run) keeps its calls in the durable log only
+            if self.flush and hasattr(self.llm, "flush_call_log"):
+                self.llm.flush_call_log(self.con)
+
+
+def _duckdb_error(
+    exc: BaseException, node: Model | DataTest, compiled: Compiled, request: RunRequest
+) -> ExecutionError:
+    text = str(exc)
+    message = text.splitlines()[0] if text else type(exc).__name__
+    line = None
+    found = re.search(r"^LINE (\d+):", text, re.MULTILINE)
+    if found and (isinstance(node, Model) or node.test_type == "singular"):
+        # every statement tracesql wraps a query in has one line before the query's SQL
+        limited = isinstance(node, Model) and request.row_limit is not None
+        line, _ = map_to_source(compiled.sql, node.raw_sql, int(found.group(1)) - 1 - limited, 1)
+    return ExecutionError(message, path=node.rel_path, line=line, model=node.name)

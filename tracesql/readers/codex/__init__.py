@@ -1,0 +1,5 @@
+"""The codex reader; see reader.py."""
+
+from tracesql.readers.codex.reader import CodexReader
+
+__all__ = ["CodexReader"]

@@ -1,0 +1,174 @@
+"""Pi Coding Agent sessions (~/.pi/agent/sessions/--<cwd>--/<ts>_<uuid>.jsonl).
+
+Line 1 is the header `{type: "session", id, timestamp, cwd, version?}`; every other line
+is an entry. Which entries make the trace:
+
+- v1 sessions (no `version`, entries without `id`/`parentId`; every session written
+  before late 2025) are linear: every entry, in file order.
+- v2/v3 entries form a tree (`id`/`parentId`): the trace is the active path, from the
+  last entry back to the root, as Pi itself rebuilds it. Abandoned branches are counted
+  in `source_meta.off_path_entries`.
+
+A compaction keeps the whole path (no turn is lost) with the summary as a system message
+where the compaction happened; `source_meta.compactions` says, for each one, where its
+summary is and which message is the first one the model still saw after it, so the
+model's context at any point can be rebuilt in SQL. Entry → message mapping: pi_messages.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from tracesql.readers import messages as msgs
+from tracesql.readers.base import ReadContext, Trace, TraceReader
+from tracesql.readers.jsonl import read_jsonl_records
+from tracesql.readers.pi_coding_agent.messages import EntryMapper
+
+
+class PiCodingAgentReader(TraceReader):
+    name = "pi_coding_agent"
+    function_name = "pi_coding_agent_traces"
+    sniff_priority = 20
+    default_path = "~/.pi/agent/sessions"
+    default_pattern = "*.jsonl"
+    version = 1
+
+    def sniff(self, path: str, head: bytes) -> bool:
+        first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+        try:
+            record = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return False
+        return (
+            isinstance(record, dict)
+            and record.get("type") == "session"
+            and isinstance(record.get("id"), str)
+            and ("cwd" in record or "timestamp" in record)
+        )
+
+    def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
+        records = read_jsonl_records(path, ctx)
+        if not records:
+            return []
+        header_line, header = records[0]
+        if header.get("type") != "session":
+            ctx.skip(
+                f"not a Pi session: the first record (line {header_line}) is not a session header "
+                f"(type {header.get('type')!r})",
+                line=header_line,
+            )
+            return []
+        return [read_session(path, header, records[1:], len(records), ctx)]
+
+
+def read_session(
+    path: str, header: dict, entries: list[tuple[int, dict]], record_count: int, ctx: ReadContext
+) -> Trace:
+    session_id = header.get("id")
+    if not isinstance(session_id, str) or not session_id:
+        session_id = session_id_from_name(path)
+        ctx.warn(f"session header has no id; using {session_id!r} from the file name", line=1)
+    trace = Trace(
+        trace_id=session_id, source_kind="pi_coding_agent", source_path=path, root_session_id=session_id
+    )
+    cwd = header.get("cwd")
+    trace.cwd = trace.project_path = cwd if isinstance(cwd, str) and cwd else None
+
+    trace.times.add(header.get("timestamp"))
+    for _, entry in entries:
+        if trace.times.add(entry.get("timestamp")) is None:
+            message = entry.get("message")
+            if isinstance(message, dict):
+                trace.times.add(message.get("timestamp"))
+
+    is_tree = any("parentId" in e or isinstance(e.get("id"), str) for _, e in entries)
+    meta: dict[str, Any] = {"record_count": record_count}
+    if is_tree:
+        path_entries, has_branches = active_path(entries, ctx)
+        off_path = len(entries) - len(path_entries)
+    else:
+        path_entries, has_branches, off_path = entries, False, 0
+
+    mapper = EntryMapper(trace, ctx)
+    if not is_tree:
+        provider, model_id = header.get("provider"), header.get("modelId")
+        mapper.model_change(provider, model_id)
+    mapper.map_entries(path_entries, linear=not is_tree)
+
+    meta["entry_types"] = sorted(mapper.entry_types)
+    meta["stop_reasons"] = mapper.stop_reasons
+    if "version" in header:
+        meta["session_version"] = header["version"]
+    if mapper.models_used:
+        meta["models_used"] = mapper.models_used
+    if has_branches:
+        meta["has_branches"] = True
+    if mapper.bash_execution_count:
+        meta["bash_execution_count"] = mapper.bash_execution_count
+    if header.get("parentSession"):
+        meta["parent_session"] = header["parentSession"]
+    meta["session_layout"] = "tree" if is_tree else "v1_linear"
+    if off_path:
+        meta["off_path_entries"] = off_path
+    if header.get("branchedFrom"):
+        meta["branched_from"] = header["branchedFrom"]
+    if mapper.compactions:
+        meta["compactions"] = mapper.compactions
+    if mapper.session_name:
+        meta["session_name"] = mapper.session_name
+    trace.source_meta = meta
+    trace.messages = mapper.messages
+    return trace
+
+
+def active_path(entries: list[tuple[int, dict]], ctx: ReadContext) -> tuple[list[tuple[int, dict]], bool]:
+    """Entries from the root to the last entry, following parentId; and whether any
+    entry has two children (the file holds branches)."""
+    by_id: dict[str, int] = {}
+    children: dict[str, int] = {}
+    has_branches = False
+    for index, (lineno, entry) in enumerate(entries):
+        eid = entry.get("id")
+        if isinstance(eid, str):
+            by_id[eid] = index
+        parent = entry.get("parentId")
+        if isinstance(parent, str):
+            count = children.get(parent, 0) + 1
+            children[parent] = count
+            has_branches = has_branches or count >= 2
+        elif parent is not None:
+            ctx.warn(
+                f"entry {msgs.scalar_text(eid)!r} has a parentId that is {type(parent).__name__}, "
+                "not a string; treated as a root",
+                line=lineno,
+            )
+    if not entries:
+        return [], False
+    path = [len(entries) - 1]
+    seen = {path[0]}
+    while True:
+        lineno, entry = entries[path[-1]]
+        parent = entry.get("parentId")
+        if not isinstance(parent, str):
+            break
+        parent_index = by_id.get(parent)
+        if parent_index is None:
+            ctx.warn(
+                f"parentId {parent!r} names no entry in the file; the active path starts here", line=lineno
+            )
+            break
+        if parent_index in seen:
+            ctx.warn(f"parentId {parent!r} closes a cycle; the active path stops here", line=lineno)
+            break
+        seen.add(parent_index)
+        path.append(parent_index)
+    return [entries[i] for i in reversed(path)], has_branches
+
+
+def session_id_from_name(path: str) -> str:
+    """`<timestamp>_<uuid>.jsonl` -> the uuid; any other name -> the file stem."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return stem.rsplit("_", 1)[-1] if "_" in stem else stem
