@@ -12,18 +12,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tracesql.connection import close, open_connection
-from tracesql.readers.messages import to_reference_form as message_reference_form
-from tracesql.readers.schema import REFERENCE_COLUMNS
+from tracesql.readers.schema import TRACE_SCHEMA
 
 SHARED = Path(os.environ.get("TRACESQL_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 CORPUS = SHARED / "corpus"
 EXPECTED = SHARED / "corpus-expected"
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+
+# the reference's columns: the first 16 of ours, in the same order
+REFERENCE_COLUMNS = [f.name for f in TRACE_SCHEMA][:16]
 
 
 def reference_rows(fmt: str) -> dict[str, list[dict]]:
@@ -101,3 +104,27 @@ def differences(ours: dict, theirs: dict) -> dict[str, tuple]:
         elif ours[col] != theirs[col]:
             diffs[col] = (ours[col], theirs[col])
     return diffs
+
+
+def message_reference_form(msg: dict) -> dict:
+    """A message as the reference would print it (falsy optional keys omitted, blocks as
+    plain dicts)."""
+    out: dict[str, Any] = {
+        "role": msg["role"],
+        "content": [_block_reference_form(b) for b in msg["content"] or ()],
+    }
+    if msg.get("reasoning_content"):
+        out["reasoning_content"] = msg["reasoning_content"]
+    if msg.get("tool_calls"):
+        out["tool_calls"] = [
+            {"id": c["id"], "type": c["type"], "function": dict(c["function"])} for c in msg["tool_calls"]
+        ]
+    if msg.get("tool_call_id"):
+        out["tool_call_id"] = msg["tool_call_id"]
+    return out
+
+
+def _block_reference_form(b: dict) -> Any:
+    if b.get("data") is not None:
+        return json.loads(b["data"])
+    return {"type": b["type"], "text": b["text"]}

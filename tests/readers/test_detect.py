@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from tests.readers.parity import CORPUS, needs_corpus, read_rows
+from tracesql.readers.jsonl import BOM
+from tracesql.readers.registry import FORMATS
 
-pytestmark = needs_corpus
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # what each format's own reader gives for its corpus folder, with a pattern that admits every file
 PER_FORMAT = {
@@ -23,6 +28,7 @@ def detected():
     return read_rows(f"SELECT source_kind, trace_key, source_path FROM traces('{CORPUS}')")
 
 
+@needs_corpus
 def test_every_format_is_detected_as_its_own_reader_reads_it(detected):
     for fmt, pattern in PER_FORMAT.items():
         own = read_rows(f"SELECT trace_key FROM {fmt}_traces('{CORPUS / fmt}', file_pattern := '{pattern}')")
@@ -33,6 +39,7 @@ def test_every_format_is_detected_as_its_own_reader_reads_it(detected):
         )
 
 
+@needs_corpus
 def test_counts_meet_expected_md(detected):
     counts: dict[str, int] = {}
     for r in detected:
@@ -42,6 +49,7 @@ def test_counts_meet_expected_md(detected):
     assert len({r["trace_key"] for r in detected}) == len(detected)
 
 
+@needs_corpus
 def test_files_that_are_not_traces_are_skipped_with_a_reason():
     from tracesql.connection import close, open_connection
 
@@ -87,3 +95,61 @@ def test_logs_and_sidecars_beside_traces_are_named_in_the_skip_reason(tmp_path):
     assert "Harbor trial config or result" in reasons["config.json"]
     assert "Harbor trial config or result" in reasons["result.json"]
     assert "stream-json" in reasons["stream.jsonl"]
+
+
+def _claimed_fixtures(reader_cls: type) -> list[Path]:
+    reader = reader_cls()
+    folder = FIXTURES / reader.name
+    return [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and reader.accepts(str(p.relative_to(folder))) is None
+        and reader.sniff(str(p), p.read_bytes()[: 64 * 1024])
+    ]
+
+
+@pytest.mark.parametrize("reader_cls", FORMATS, ids=lambda cls: cls.name)
+def test_every_sniffer_claims_its_files_behind_a_utf8_bom(reader_cls, tmp_path):
+    files = _claimed_fixtures(reader_cls)
+    assert files, f"no fixture of {reader_cls.name} is claimed by its sniffer"
+    reader = reader_cls()
+    for path in files:
+        assert reader.sniff(str(path), BOM + path.read_bytes()[: 64 * 1024 - 3]), path
+    # and traces() reads the BOM-prefixed copies as it reads the originals
+    shutil.copytree(FIXTURES / reader.name, tmp_path / "plain")
+    shutil.copytree(FIXTURES / reader.name, tmp_path / "bom")
+    for path in (tmp_path / "bom").rglob("*"):
+        if path.is_file():
+            path.write_bytes(BOM + path.read_bytes())
+    sql = "SELECT source_kind, trace_id, message_count, tool_call_count FROM traces('{}') ORDER BY ALL"
+    plain = read_rows(sql.format(tmp_path / "plain"))
+    assert [r for r in plain if r["source_kind"] == reader.name]
+    assert read_rows(sql.format(tmp_path / "bom")) == plain
+
+
+def test_skip_reasons_are_the_same_behind_a_utf8_bom(tmp_path):
+    """Files no reader claims (stream-json logs, web exports, sidecars...) are explained the
+    same way when they start with a BOM."""
+    shutil.copytree(FIXTURES, tmp_path / "plain")
+    shutil.copytree(FIXTURES, tmp_path / "bom")
+    for path in (tmp_path / "bom").rglob("*"):
+        if path.is_file():
+            path.write_bytes(BOM + path.read_bytes())
+
+    def reasons(root: Path) -> dict[str, str]:
+        from tracesql.connection import close, open_connection
+
+        con, _ = open_connection()
+        try:
+            con.execute(f"SELECT count(*) FROM traces('{root}')").fetchall()
+            found = con.execute(
+                "SELECT path, reason FROM trace_diagnostics() WHERE severity = 'skip'"
+            ).fetchall()
+        finally:
+            close(con)
+        return {str(Path(p).relative_to(root)): r for p, r in found}
+
+    plain = reasons(tmp_path / "plain")
+    assert any("stream-json" in r for r in plain.values())
+    assert reasons(tmp_path / "bom") == plain

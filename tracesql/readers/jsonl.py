@@ -18,6 +18,49 @@ if TYPE_CHECKING:
     from tracesql.readers.base import ReadContext
 
 _DECODER = json.JSONDecoder()
+BOM = b"\xef\xbb\xbf"
+
+
+def strip_bom(data: bytes) -> bytes:
+    """`data` without a leading UTF-8 byte order mark."""
+    return data[len(BOM) :] if data.startswith(BOM) else data
+
+
+def head_lines(head: bytes, limit: int) -> list[bytes]:
+    """The first `limit` non-blank lines of a file's first bytes, each stripped, a UTF-8
+    BOM dropped. The last may be cut short where the head ends (a line longer than it)."""
+    lines: list[bytes] = []
+    pos, size = (len(BOM) if head.startswith(BOM) else 0), len(head)
+    while pos < size and len(lines) < limit:
+        end = head.find(b"\n", pos)
+        if end < 0:
+            end = size
+        line = head[pos:end].strip()
+        if line:
+            lines.append(line)
+        pos = end + 1
+    return lines
+
+
+def first_line(head: bytes) -> bytes:
+    """The first non-blank line of a file's first bytes (stripped, BOM dropped); b"" if none."""
+    lines = head_lines(head, 1)
+    return lines[0] if lines else b""
+
+
+def json_object(line: bytes) -> dict | None:
+    """`line` parsed as a JSON object; None when it is not JSON (or cut short) or not an object."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def first_record(head: bytes) -> dict | None:
+    """The first non-blank line of a file's first bytes as a JSON object (BOM dropped); None
+    when that line is not a JSON object (or is cut short by the head's end)."""
+    return json_object(first_line(head))
 
 
 def read_bytes(path: str, ctx: ReadContext) -> bytes | None:
@@ -48,7 +91,7 @@ def iter_jsonl(data: bytes, ctx: ReadContext) -> Iterator[tuple[int, dict]]:
     are mostly base64 images and tool output). A line orjson rejects is stripped and
     tried again, then recovered, so the result is that of parsing each stripped line.
     """
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    start = len(BOM) if data.startswith(BOM) else 0
     view = memoryview(data)
     find, loads, size = data.find, orjson.loads, len(data)
     lineno = 0
@@ -156,8 +199,7 @@ def _decode_concatenated(text: str) -> list[Any]:
 
 def load_json_document(data: bytes, ctx: ReadContext) -> Any:
     """Parse a whole JSON document; on failure record a skip and return None."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    data = strip_bom(data)
     if not data.strip():
         ctx.skip("empty file")
         return None

@@ -147,24 +147,3 @@ def final_assistant_message(messages: list[dict]) -> str | None:
 
 def tool_call_count(messages: list[dict]) -> int:
     return sum(len(m["tool_calls"] or ()) for m in messages)
-
-
-def to_reference_form(msg: dict) -> dict:
-    """A message as the reference would print it (falsy optional keys omitted, blocks as
-    plain dicts). Used by parity tests and by prompts that want compact JSON."""
-    out: dict[str, Any] = {"role": msg["role"], "content": [block_to_dict(b) for b in msg["content"] or ()]}
-    if msg.get("reasoning_content"):
-        out["reasoning_content"] = msg["reasoning_content"]
-    if msg.get("tool_calls"):
-        out["tool_calls"] = [
-            {"id": c["id"], "type": c["type"], "function": dict(c["function"])} for c in msg["tool_calls"]
-        ]
-    if msg.get("tool_call_id"):
-        out["tool_call_id"] = msg["tool_call_id"]
-    return out
-
-
-def block_to_dict(b: dict) -> Any:
-    if b.get("data") is not None:
-        return json.loads(b["data"])
-    return {"type": b["type"], "text": b["text"]}

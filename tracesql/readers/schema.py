@@ -68,5 +68,3 @@ TRACE_SCHEMA = pa.schema(
         ("cache_write_tokens", pa.int64()),
     ]
 )
-
-REFERENCE_COLUMNS = [f.name for f in TRACE_SCHEMA][:16]

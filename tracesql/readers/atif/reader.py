@@ -29,7 +29,7 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.atif.rules import RuleLog, document_step_lines
 from tracesql.readers.atif.steps import StepReader, apply_usage
 from tracesql.readers.base import ReadContext, Trace, TraceReader
-from tracesql.readers.jsonl import iter_jsonl, load_json_document, read_bytes
+from tracesql.readers.jsonl import first_line, iter_jsonl, load_json_document, read_bytes, strip_bom
 
 SOURCE_KIND = "atif"
 _ATIF_VERSION = re.compile(rb'"schema_version"\s*:\s*"ATIF-v')
@@ -53,7 +53,7 @@ class AtifReader(TraceReader):
 
     def sniff(self, path: str, head: bytes) -> bool:
         if path.endswith(".jsonl"):
-            first = head.lstrip()[:4096]
+            first = strip_bom(head).lstrip()[:4096]
             return first.startswith(b'{"__header__"') or (b'"__header__"' in first and b"ATIF-v" in first)
         if not path.endswith(".json"):
             return False
@@ -67,7 +67,7 @@ class AtifReader(TraceReader):
         if not path.endswith(".json") or len(head) >= HEAD_LIMIT:
             return None
         try:
-            doc = orjson.loads(head)
+            doc = orjson.loads(strip_bom(head))
         except orjson.JSONDecodeError:
             return None
         reason = not_a_trajectory(doc)
@@ -79,7 +79,7 @@ class AtifReader(TraceReader):
         data = read_bytes(path, ctx)
         if data is None:
             return []
-        if path.endswith(".jsonl") or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b'{"__header__"'):
+        if path.endswith(".jsonl") or first_line(data[:HEAD_LIMIT]).startswith(b'{"__header__"'):
             return read_stream(path, data, ctx)
         doc = load_json_document(data, ctx)
         if doc is None:

@@ -12,6 +12,7 @@ import orjson
 
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace
+from tracesql.readers.jsonl import head_lines, strip_bom
 from tracesql.readers.messages import scalar_text
 from tracesql.readers.timestamps import TimeRange, parse_timestamp
 
@@ -195,7 +196,7 @@ def agent_sidecar(path: str, ctx: ReadContext) -> dict:
         ctx.warn(f"cannot read sub-agent sidecar {os.path.basename(sidecar)}: {exc.strerror or exc}")
         return {}
     try:
-        value = orjson.loads(data)
+        value = orjson.loads(strip_bom(data))
     except orjson.JSONDecodeError as exc:
         ctx.warn(f"sub-agent sidecar {os.path.basename(sidecar)} is not valid JSON ({exc}); ignored")
         return {}
@@ -225,7 +226,7 @@ def load_session_index(root: str, recursive: bool, ctx: ReadContext) -> dict[str
         ctx.for_file(path)
         try:
             with open(path, "rb") as fh:
-                value = orjson.loads(fh.read())
+                value = orjson.loads(strip_bom(fh.read()))
         except OSError as exc:
             ctx.warn(f"cannot read sessions index: {exc.strerror or exc}; ignored")
             continue
@@ -297,13 +298,8 @@ def sniff_head(head: bytes) -> bool:
     """Whether the first bytes of a .jsonl file look like a Claude Code transcript:
     a record with a sessionId / parentUuid / leafUuid, or only record types no other
     format writes (a snapshot-only session), before anything else."""
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
     claude_only = False
-    for raw in head.split(b"\n")[:8]:
-        line = raw.strip()
-        if not line:
-            continue
+    for line in head_lines(head, 8):
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:

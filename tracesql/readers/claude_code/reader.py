@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 
-import orjson
-
 from tracesql.readers.base import ReadContext, Trace, TraceReader
 from tracesql.readers.claude_code.messages import MessageBuilder
 from tracesql.readers.claude_code.meta import (
@@ -32,7 +30,7 @@ from tracesql.readers.claude_code.tree import (
     inline_sidechain_runs,
     with_turn_pieces,
 )
-from tracesql.readers.jsonl import iter_jsonl, read_bytes
+from tracesql.readers.jsonl import first_record, iter_jsonl, read_bytes
 
 INDEX_KEY = "claude_code_session_index"
 
@@ -67,11 +65,8 @@ class ClaudeCodeReader(TraceReader):
         """Claude Code logs that are not session transcripts (stream-json, web exports)."""
         if not path.endswith(".jsonl"):
             return None
-        try:
-            first = orjson.loads(head.split(b"\n", 1)[0])
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(first, dict) or not ("loglines" in first or is_stream_json_init(first)):
+        first = first_record(head)
+        if first is None or not ("loglines" in first or is_stream_json_init(first)):
             return None
         return not_a_transcript([first])
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
-
 from tracesql.readers.base import ReadContext
+from tracesql.readers.jsonl import first_record
 
 FIRST_LINE_LIMIT = 8 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -90,12 +89,9 @@ def _first_session_meta(path: str) -> dict | None:
                 buf += chunk
     except OSError:
         return None
-    try:
-        record = orjson.loads(buf.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError:
-        return None
+    record = first_record(buf)
     if (
-        isinstance(record, dict)
+        record is not None
         and record.get("type") == "session_meta"
         and isinstance(record.get("payload"), dict)
     ):

@@ -20,13 +20,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
-
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
 from tracesql.readers.codex import lineage as codex_lineage
 from tracesql.readers.codex.transcript import Transcript, codex_blocks
-from tracesql.readers.jsonl import read_jsonl_records
+from tracesql.readers.jsonl import head_lines, json_object, read_jsonl_records
 from tracesql.readers.timestamps import parse_timestamp
 
 RECORD_TYPES = frozenset(("session_meta", "response_item", "event_msg", "turn_context", "compacted"))
@@ -44,17 +42,15 @@ class CodexReader(TraceReader):
     version = 1
 
     def sniff(self, path: str, head: bytes) -> bool:
-        first, _, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
-        try:
-            record = orjson.loads(first)
-        except orjson.JSONDecodeError:
+        lines = head_lines(head, 2)
+        first = lines[0] if lines else b""
+        record = json_object(first)
+        if record is None:
             # A first line longer than the head (huge base_instructions) cannot be parsed.
             return first.startswith(b"{") and b'"type":"session_meta"' in first and b'"payload"' in first
-        if not isinstance(record, dict):
-            return False
         if record.get("type") in RECORD_TYPES and isinstance(record.get("payload"), dict):
             return True
-        return is_legacy_header(record) or rest.lstrip().startswith(b'{"record_type"')
+        return is_legacy_header(record) or (len(lines) > 1 and lines[1].startswith(b'{"record_type"'))
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         records = read_jsonl_records(path, ctx)

@@ -9,16 +9,15 @@ import os
 import orjson
 
 from tracesql.readers.base import ReadContext
+from tracesql.readers.jsonl import strip_bom
 
 INDEX_NAME = "sessions.json"
 
 
 def load_index_data(data: bytes) -> tuple[dict[str, dict], str | None]:
     """Entries by session id, or an error saying why the index is malformed."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     try:
-        doc = orjson.loads(data)
+        doc = orjson.loads(strip_bom(data))
     except orjson.JSONDecodeError as exc:
         return {}, f"invalid JSON: {exc}"
     if not isinstance(doc, dict):

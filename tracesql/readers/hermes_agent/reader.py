@@ -24,7 +24,7 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
 from tracesql.readers.hermes_agent.index import INDEX_NAME, index_entry, load_index_data
 from tracesql.readers.hermes_agent.messages import HermesSession, decode_json_text, token_count, tool_names
-from tracesql.readers.jsonl import iter_jsonl, load_json_document, read_bytes
+from tracesql.readers.jsonl import first_line, iter_jsonl, load_json_document, read_bytes
 from tracesql.readers.timestamps import parse_timestamp
 
 SOURCE_KIND = "hermes_agent"
@@ -169,17 +169,13 @@ def read_cli_session(path: str, doc: dict, ctx: ReadContext) -> Trace:
 # --- JSONL: gateway transcript or sessions export ----------------------------------------
 
 
-def jsonl_kind(data: bytes) -> str:
+def jsonl_kind(head: bytes) -> str:
     """'gateway', 'export', or a reason the JSONL is neither, from its first record."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    data = data.lstrip()
-    end = data.find(b"\n")
-    first = data if end < 0 else data[:end]
+    first = first_line(head)
     try:
         record = orjson.loads(first)
     except orjson.JSONDecodeError:
-        if end >= 0:
+        if head.find(b"\n", head.find(first) + len(first)) >= 0:  # the whole line is there
             return "not a Hermes transcript: the first line is not JSON"
         # A first line longer than the sniffed head: judge by the keys seen so far.
         if first.startswith(b'{"role"'):

@@ -20,11 +20,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
-
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
-from tracesql.readers.jsonl import read_jsonl_records
+from tracesql.readers.jsonl import first_record, read_jsonl_records
 from tracesql.readers.pi_coding_agent.messages import EntryMapper
 
 
@@ -37,13 +35,9 @@ class PiCodingAgentReader(TraceReader):
     version = 1
 
     def sniff(self, path: str, head: bytes) -> bool:
-        first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
-        try:
-            record = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            return False
+        record = first_record(head)
         return (
-            isinstance(record, dict)
+            record is not None
             and record.get("type") == "session"
             and isinstance(record.get("id"), str)
             and ("cwd" in record or "timestamp" in record)
