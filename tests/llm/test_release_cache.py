@@ -1,0 +1,65 @@
+"""A cache written by an earlier release keeps hitting: its schema is migrated in place.
+
+fixtures/release_cache.sqlite was written by tracesql as of commit 59814e8 (before the
+cache schema was derived from the call-log dataclass): one answered request,
+`llm('What is in the cache?', model := 'm')` to model `fixture-model` at provider
+`fixture` (base_url http://llm-fixture.invalid/v1), answered "a cached answer" with usage
+(12, 3), and its call-log row. The request key hashes the base_url, so the test reaches
+the fake server as an HTTP proxy for that host: a miss would show up as a request there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import duckdb
+from click.testing import CliRunner
+
+from tracesql.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "release_cache.sqlite"
+FIXTURE_URL = "http://llm-fixture.invalid/v1"
+
+
+def _project(root: Path, cache: Path) -> None:
+    (root / "models").mkdir(parents=True)
+    (root / "profiles.yml").write_text(
+        json.dumps(
+            {
+                "providers": {"fixture": {"base_url": FIXTURE_URL}},
+                "models": {"m": {"provider": "fixture", "model": "fixture-model"}},
+                "llm": {"cache_path": str(cache), "max_retries": 0},
+            }
+        )
+    )
+    (root / "models" / "answers.sql").write_text(
+        "SELECT llm('What is in the cache?', model := 'm') AS answer"
+    )
+
+
+def test_a_cache_from_the_last_release_still_hits(server, tmp_path, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxy = server.url.rsplit("/v1", 1)[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("http_proxy", proxy)
+    cache = tmp_path / "llm_cache.sqlite"
+    shutil.copy(FIXTURE, cache)
+    _project(tmp_path / "p", cache)
+
+    result = CliRunner().invoke(main, ["run", "--project-dir", str(tmp_path / "p")])
+
+    assert result.exit_code == 0, result.output
+    assert server.requests == []  # served from the old cache: zero HTTP requests
+    con = duckdb.connect(str(tmp_path / "p" / "tracesql.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT answer FROM answers").fetchall() == [("a cached answer",)]
+        hits = con.execute("SELECT cache_hit, attempt, input_tokens, output_tokens FROM llm_calls").fetchall()
+    finally:
+        con.close()
+    assert hits == [(True, 0, 12, 3)]
+    with sqlite3.connect(cache) as db:  # the old call-log row is still there, beside the new one
+        assert db.execute("SELECT count(*), sum(cache_hit) FROM calls").fetchone() == (2, 1)
