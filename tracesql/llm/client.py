@@ -30,7 +30,6 @@ import orjson
 
 from tracesql.llm.config import LLMSettings, ModelConfig, ProviderConfig
 from tracesql.llm.structured import OutputSchema, schema_instructions
-from tracesql.llm.transport import http_client
 
 RETRYABLE_STATUS = {408, 409, 429}
 FORMAT_FALLBACK = {"json_schema": "json_object", "json_object": "prompt"}
@@ -359,7 +358,7 @@ def prefetch_openai() -> None:
         threading.Thread(target=load_openai, name="tracesql-import-openai", daemon=True).start()
 
 
-def make_client(provider: ProviderConfig, max_connections: int = 100) -> tuple[Any, tuple[str, ...]]:
+def make_client(provider: ProviderConfig) -> tuple[Any, tuple[str, ...]]:
     """An OpenAI client for a provider (built-in retries off) and the secrets to redact."""
     openai = load_openai()
     key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
@@ -368,7 +367,6 @@ def make_client(provider: ProviderConfig, max_connections: int = 100) -> tuple[A
         base_url=provider.base_url,
         max_retries=0,
         default_headers=provider.extra_headers or None,
-        http_client=http_client(max_connections),
     )
     _POST_TAKES_CONTENT.setdefault(type(client), "content" in inspect.signature(client.post).parameters)
     secrets = (key, *provider.extra_headers.values())

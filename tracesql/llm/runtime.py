@@ -372,23 +372,12 @@ class LLMRuntime:
             client = next((ln.client for ln in self._lanes.values() if ln.provider is target.provider), None)
             secrets: tuple[str, ...] = ()
             if client is None:
-                client, secrets = make_client(target.provider, self._connections(target.provider))
+                client, secrets = make_client(target.provider)
             else:
                 secrets = next(ln.secrets for ln in self._lanes.values() if ln.provider is target.provider)
             lane = ModelLane(target.alias, target.model, target.provider, client, self.settings, secrets)
             self._lanes[target.alias] = lane
         return lane
-
-    def _connections(self, provider: ProviderConfig) -> int:
-        """Connections a provider's client may keep: the parallel requests of all its aliases."""
-        return (
-            sum(
-                m.max_parallel_requests
-                for m in self.config.models.values()
-                if self.config.providers.get(m.provider) is provider
-            )
-            or 8
-        )
 
     async def _complete_all(self, jobs: list[Job]) -> list[Any]:
         return await asyncio.gather(*(self._complete(job) for job in jobs), return_exceptions=True)
