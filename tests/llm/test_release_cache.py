@@ -63,3 +63,40 @@ def test_a_cache_from_the_last_release_still_hits(server, tmp_path, monkeypatch)
     assert hits == [(True, 0, 12, 3)]
     with sqlite3.connect(cache) as db:  # the old call-log row is still there, beside the new one
         assert db.execute("SELECT count(*), sum(cache_hit) FROM calls").fetchone() == (2, 1)
+
+
+def test_an_older_schema_is_migrated_in_place(tmp_path):
+    """A file from before answers kept their reasoning and calls their cost: the missing
+    columns are added to the same file, and its rows read back by column name."""
+    from tracesql.llm.cache import CachedResponse, LLMStore
+    from tracesql.llm.calls import CallRecord
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, content TEXT, model_alias TEXT, "
+            "provider_model TEXT, finish_reason TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+            "created_at REAL)"
+        )
+        db.execute("INSERT INTO responses VALUES ('k1', 'old answer', 'm', 'pm', 'stop', 5, 2, 1.5)")
+        db.execute(
+            "CREATE TABLE calls (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, cache_hit INTEGER)"
+        )
+        db.execute("INSERT INTO calls (run_id, cache_hit) VALUES ('old-run', 1)")
+    inode = path.stat().st_ino
+
+    store = LLMStore(path)
+    try:
+        assert store.get("k1") == CachedResponse("k1", "m", "pm", "old answer", "stop", 5, 2, 1.5, None)
+        record = CallRecord(
+            "new-run", 2.0, None, "m", "p", "pm", "k2", 1, False, 200, 1, 1, 3.0, "stop", None, 0.1
+        )
+        store.put(CachedResponse("k2", "m", "pm", "new", "stop", 1, 1, 2.0, "because"), [record])
+        store.flush()
+        assert store.get_many(["k1", "k2"])["k2"].reasoning == "because"
+        old, new = store.calls()
+        assert (old.run_id, old.cache_hit, old.cost_usd) == ("old-run", True, None)
+        assert new == record
+    finally:
+        store.close()
+    assert path.stat().st_ino == inode  # the same file, not a new one beside a moved-aside copy

@@ -6,6 +6,7 @@
 - client.py      HTTP through the `openai` client, tracesql's own retries
 - cache.py       the persistent response cache and call log (SQLite)
 - calls.py       call-log rows, per-model totals, the `llm_calls` table
+- columns.py     table rows declared once (DuckDB types, the cache's SQLite DDL, migration)
 - structured.py  JSON schema <-> DuckDB type, validation of answers
 - judge.py       score definitions to a judge schema and prompt
 - prompts.py     sandboxed per-row prompt templates

@@ -14,60 +14,49 @@ import os
 import queue
 import sqlite3
 import threading
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from tracesql.llm.calls import CALL_COLUMNS, CallRecord
+from tracesql.llm import columns
+from tracesql.llm.calls import CallRecord
+from tracesql.llm.columns import column
 
 SCHEMA_VERSION = 1
 CACHE_FILE = "llm_cache.sqlite"
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
-    model_alias TEXT,
-    provider_model TEXT,
-    content TEXT,
-    finish_reason TEXT,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    created_at REAL,
-    reasoning TEXT
-);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT,
-    called_at REAL,
-    project_model TEXT,
-    model_alias TEXT,
-    provider TEXT,
-    provider_model TEXT,
-    request_hash TEXT,
-    attempt INTEGER,
-    cache_hit INTEGER,
-    status_code INTEGER,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    latency_ms REAL,
-    finish_reason TEXT,
-    error TEXT,
-    cost_usd REAL
-);
-CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id);
-"""
-
 
 @dataclass(frozen=True)
 class CachedResponse:
-    key: str
-    model_alias: str
-    provider_model: str
-    content: str | None
-    finish_reason: str | None
-    input_tokens: int
-    output_tokens: int
-    created_at: float
-    reasoning: str | None = None  # the server's reasoning_content, when it sends one
+    """One answer in the cache: a row of its `responses` table (see columns.py)."""
+
+    key: str = column("VARCHAR", primary_key=True)
+    model_alias: str = column("VARCHAR")
+    provider_model: str = column("VARCHAR")
+    content: str | None = column("VARCHAR")
+    finish_reason: str | None = column("VARCHAR")
+    input_tokens: int = column("BIGINT")
+    output_tokens: int = column("BIGINT")
+    created_at: float = column("DOUBLE")
+    reasoning: str | None = column("VARCHAR")  # the server's reasoning_content, when it sends one
+
+
+TABLES: dict[str, tuple[type, tuple[str, ...]]] = {
+    "responses": (CachedResponse, ()),
+    "calls": (CallRecord, ("id INTEGER PRIMARY KEY AUTOINCREMENT",)),
+}
+_SELECT_RESPONSE = columns.select("responses", CachedResponse)
+_INSERT_RESPONSE = columns.insert("responses", CachedResponse, verb="INSERT OR REPLACE")
+_INSERT_CALL = columns.insert("calls", CallRecord)
+
+
+def create_or_migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring those of a file written by an earlier release up to date
+    in place (missing columns are added; the answers in it keep hitting)."""
+    for table, (cls, leading) in TABLES.items():
+        db.execute(columns.create_table(table, cls, leading=leading))
+        columns.add_missing_columns(db, table, cls)
+    db.execute("CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id)")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 class LLMStore:
@@ -91,11 +80,7 @@ class LLMStore:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, cheap commits
-        self._db.executescript(_DDL)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
-        if "reasoning" not in columns:  # a cache written before answers kept their reasoning
-            self._db.execute("ALTER TABLE responses ADD COLUMN reasoning TEXT")
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        create_or_migrate(self._db)
         self._pending: dict[str, CachedResponse] = {}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._unwritten = 0
@@ -109,8 +94,8 @@ class LLMStore:
         if pending is not None:
             return pending
         with self._lock:
-            row = self._db.execute("SELECT * FROM responses WHERE key = ?", (key,)).fetchone()
-        return CachedResponse(*row) if row else None
+            row = self._db.execute(f"{_SELECT_RESPONSE} WHERE key = ?", (key,)).fetchone()
+        return columns.from_row(CachedResponse, row) if row else None
 
     def get_many(self, keys: list[str]) -> dict[str, CachedResponse]:
         # Pending answers first, then the database: the writer commits an answer before it
@@ -128,23 +113,21 @@ class LLMStore:
             for i in range(0, len(missing), 500):
                 part = missing[i : i + 500]
                 marks = ",".join("?" * len(part))
-                for row in self._db.execute(f"SELECT * FROM responses WHERE key IN ({marks})", part):
-                    found[row[0]] = CachedResponse(*row)
+                for row in self._db.execute(f"{_SELECT_RESPONSE} WHERE key IN ({marks})", part):
+                    response = columns.from_row(CachedResponse, row)
+                    found[response.key] = response
         return found
 
     def calls(self, run_id: str | None = None) -> list[CallRecord]:
         self.flush()
-        sql = f"SELECT {','.join(CALL_COLUMNS)} FROM calls"
+        sql = columns.select("calls", CallRecord)
         args: tuple = ()
         if run_id is not None:
             sql += " WHERE run_id = ?"
             args = (run_id,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
-        records = [CallRecord(*row) for row in rows]
-        for record in records:
-            record.cache_hit = bool(record.cache_hit)
-        return records
+        return [columns.from_row(CallRecord, row) for row in rows]
 
     def mean_output_tokens(self, model_alias: str) -> float | None:
         """Average output tokens of this alias's answers so far (for dry-run estimates)."""
@@ -208,20 +191,15 @@ class LLMStore:
                 return
 
     def _commit(self, batch: list[tuple[CachedResponse | None, list[CallRecord]]]) -> None:
-        responses = [astuple(r) for r, _ in batch if r is not None]
-        records = [astuple(rec) for _, recs in batch for rec in recs]
-        marks = ",".join("?" * len(CALL_COLUMNS))
+        responses = [columns.values(r) for r, _ in batch if r is not None]
+        records = [columns.values(rec) for _, recs in batch for rec in recs]
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 if responses:
-                    self._db.executemany(
-                        "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", responses
-                    )
+                    self._db.executemany(_INSERT_RESPONSE, responses)
                 if records:
-                    self._db.executemany(
-                        f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", records
-                    )
+                    self._db.executemany(_INSERT_CALL, records)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from tracesql.llm import columns
+from tracesql.llm.columns import column
 
 
 @dataclass
@@ -15,47 +18,30 @@ class CallRecord:
     """One row of the call log: one HTTP attempt, or one answer served from the cache.
 
     For a cache hit, attempt is 0 and the token columns give the size of the cached answer
-    (cost_usd is 0: nothing was paid)."""
+    (cost_usd is 0: nothing was paid). The fields are the columns of the cache file's
+    `calls` table, of `llm_calls` and of `llm_call_log()` (see columns.py)."""
 
-    run_id: str
-    called_at: float  # unix seconds
-    project_model: str | None  # the tracesql model being run, if any
-    model_alias: str
-    provider: str
-    provider_model: str
-    request_hash: str
-    attempt: int
-    cache_hit: bool
-    status_code: int | None
-    input_tokens: int | None
-    output_tokens: int | None
-    latency_ms: float | None
-    finish_reason: str | None
-    error: str | None
-    cost_usd: float | None
+    run_id: str = column("VARCHAR")
+    called_at: float = column("TIMESTAMP")  # unix seconds
+    project_model: str | None = column("VARCHAR")  # the tracesql model being run, if any
+    model_alias: str = column("VARCHAR")
+    provider: str = column("VARCHAR")
+    provider_model: str = column("VARCHAR")
+    request_hash: str = column("VARCHAR")
+    attempt: int = column("INTEGER")
+    cache_hit: bool = column("BOOLEAN")
+    status_code: int | None = column("INTEGER")
+    input_tokens: int | None = column("BIGINT")
+    output_tokens: int | None = column("BIGINT")
+    latency_ms: float | None = column("DOUBLE")
+    finish_reason: str | None = column("VARCHAR")
+    error: str | None = column("VARCHAR")
+    cost_usd: float | None = column("DOUBLE")
 
 
-CALL_COLUMNS = [f.name for f in fields(CallRecord)]
-
-LLM_CALLS_SQL_TYPES = {
-    "run_id": "VARCHAR",
-    "called_at": "TIMESTAMP",
-    "project_model": "VARCHAR",
-    "model_alias": "VARCHAR",
-    "provider": "VARCHAR",
-    "provider_model": "VARCHAR",
-    "request_hash": "VARCHAR",
-    "attempt": "INTEGER",
-    "cache_hit": "BOOLEAN",
-    "status_code": "INTEGER",
-    "input_tokens": "BIGINT",
-    "output_tokens": "BIGINT",
-    "latency_ms": "DOUBLE",
-    "finish_reason": "VARCHAR",
-    "error": "VARCHAR",
-    "cost_usd": "DOUBLE",
-}
-LLM_CALLS_STRUCT = "STRUCT(" + ", ".join(f"{k} {v}" for k, v in LLM_CALLS_SQL_TYPES.items()) + ")[]"
+CALL_COLUMNS = columns.names(CallRecord)
+LLM_CALLS_SQL_TYPES = columns.duckdb_types(CallRecord)
+LLM_CALLS_STRUCT = columns.duckdb_struct(CallRecord) + "[]"
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -68,18 +54,18 @@ _ARROW_TYPES = {
 
 
 def records_table(records: list[CallRecord]) -> pa.Table:
-    columns = {name: [getattr(r, name) for r in records] for name in CALL_COLUMNS}
-    columns["called_at"] = [int(t * 1_000_000) for t in columns["called_at"]]
-    schema = pa.schema([(name, _ARROW_TYPES[LLM_CALLS_SQL_TYPES[name]]) for name in CALL_COLUMNS])
-    return pa.table(columns, schema=schema)
+    data = {name: [getattr(r, name) for r in records] for name in CALL_COLUMNS}
+    data["called_at"] = [int(t * 1_000_000) for t in data["called_at"]]
+    schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in LLM_CALLS_SQL_TYPES.items()])
+    return pa.table(data, schema=schema)
 
 
 def write_llm_calls(
     con: duckdb.DuckDBPyConnection, records: list[CallRecord], table: str = "llm_calls"
 ) -> int:
     """Append call-log rows to the `llm_calls` table (created if missing); returns the row count."""
-    columns = ", ".join(f"{k} {v}" for k, v in LLM_CALLS_SQL_TYPES.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    declared = ", ".join(f"{k} {v}" for k, v in LLM_CALLS_SQL_TYPES.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({declared})")
     if not records:
         return 0
     view = "_tracesql_llm_calls_batch"

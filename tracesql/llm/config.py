@@ -19,7 +19,11 @@ from tracesql.errors import ConfigError, LLMNotConfigured
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The base of every configuration schema tracesql validates (profiles.yml, pyproject's
+    [tool.tracesql], model config, properties YAML): an unknown key is an error, and a field
+    with an alias (`schema_` for `schema`) may also be given by its own name."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class ProviderConfig(Strict):

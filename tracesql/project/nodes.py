@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from tracesql.llm.config import Strict
 from tracesql.project.settings import Materialization
 from tracesql.sqltext import literal, quote
 
@@ -32,10 +33,6 @@ class Relation:
 
     def suffixed(self, suffix: str) -> Relation:
         return Relation(self.identifier + suffix, self.schema)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class NodeConfig(Strict):

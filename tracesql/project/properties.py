@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import Field
 
 from tracesql.errors import ConfigError, ProjectError
-from tracesql.project.nodes import Strict
+from tracesql.llm.config import Strict
 from tracesql.project.settings import load_yaml_mapping, validate, yaml_line
 
 

@@ -22,18 +22,21 @@ from typing import Any, Literal
 
 import jinja2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tracesql.errors import ConfigError, TracesqlError
-from tracesql.llm.config import BUILTIN_PROVIDERS, LLMSettings, ModelConfig, ProviderConfig
+from tracesql.llm.config import (
+    BUILTIN_PROVIDERS,
+    LLMConfig,
+    LLMSettings,
+    ModelConfig,
+    ProviderConfig,
+    Strict,
+)
 
 PROFILES_FILE = "profiles.yml"
 DEFAULT_DATABASE = "tracesql.duckdb"
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class FolderConfig(Strict):
@@ -71,15 +74,6 @@ class ProfilesFile(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     llm: LLMSettings | None = None
-
-
-@dataclass
-class LLMConfig:
-    """What the LLM layer reads from the connection options (the `llm_config` contract)."""
-
-    providers: dict[str, ProviderConfig]
-    models: dict[str, ModelConfig]
-    settings: LLMSettings
 
 
 @dataclass
