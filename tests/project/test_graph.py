@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import write_files
+from tests.conftest import write_files
 from tracesql.compile.loading import load_project
 from tracesql.compile.selection import select_nodes
 from tracesql.errors import GraphError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import write_files
+from tests.conftest import write_files
 from tracesql.errors import ConfigError
 from tracesql.project.settings import load_profile, parse_cli_vars
 

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from tests.engine.conftest import error_lines, invoke, seed_raw_source, write_files
+from tests.conftest import error_lines, invoke, seed_raw_source, write_files
 from tracesql import __version__
 from tracesql.cli import main
 

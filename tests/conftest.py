@@ -1,4 +1,4 @@
-"""Helpers for engine tests: small projects written into a temp folder, run through the real CLI."""
+"""Helpers for project tests: small projects written into a temp folder, run through the real CLI."""
 
 from __future__ import annotations
 

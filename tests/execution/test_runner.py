@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.engine.conftest import error_lines, invoke, seed_raw_source, write_files
+from tests.conftest import error_lines, invoke, seed_raw_source, write_files
 from tracesql import connection
 from tracesql.compile.loading import load_project
 from tracesql.errors import LLMNotConfigured, ReaderError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import write_files
+from tests.conftest import write_files
 from tracesql.compile.compiler import Compiler, inject_ctes, strip_trailing_semicolon
 from tracesql.compile.loading import load_project
 from tracesql.errors import CompileError, GraphError, ProjectError
