@@ -47,13 +47,13 @@ PY = sys.executable
 # table created, then a CHECKPOINT that makes it durable (runner.py, connection.py).
 TRACESQL_SNIPPET = """
 import sys, tracesql
-from tracesql.connection import open_connection, close
-con, _ = open_connection(sys.argv[1], wal=False)
+from tracesql.connection import open_connection
+con = open_connection(sys.argv[1], wal=False)
 con.execute(f"CREATE OR REPLACE TABLE traces AS SELECT * FROM {sys.argv[3]}('{sys.argv[2]}')")
 con.execute("CHECKPOINT")
 n = con.execute("SELECT count(*), sum(message_count) FROM traces").fetchone()
 print(n[0], n[1])
-close(con)
+con.close()
 """
 
 # A plain connection (tracesql.connect("file.duckdb")): the commit goes through the WAL.
@@ -61,9 +61,9 @@ WAL_SNIPPET = TRACESQL_SNIPPET.replace(", wal=False", "").replace('con.execute("
 
 IMPORT_SNIPPET = """
 import tracesql
-from tracesql.connection import open_connection, close
-con, _ = open_connection(":memory:")
-close(con)
+from tracesql.connection import open_connection
+con = open_connection(":memory:")
+con.close()
 print(0)
 """
 

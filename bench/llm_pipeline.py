@@ -76,7 +76,7 @@ def main() -> int:
         },
     )
     started = time.perf_counter()
-    results = run_project(project, RunRequest(select=("+sft_dataset",), run_options={"progress": None}))
+    results = run_project(project, RunRequest(select=("+sft_dataset",)))
     total = time.perf_counter() - started
     step_seconds = {r.name: r.seconds for r in results.results if r.name in STEPS}
     failed = [f"{r.name}: {r.message}" for r in results.results if r.status != "success"]

@@ -402,3 +402,20 @@ def test_dry_run_writes_nothing(project: Path, command: str):
     assert db_rows(project, f"SELECT table_name FROM information_schema.tables WHERE {NOT_LLM_LOG}") == [
         ("raw_source",)
     ]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"]])
+def test_help_and_version_load_neither_duckdb_nor_openai_nor_pyarrow(args):
+    """`tracesql --help` stays fast: the heavy libraries load when a command needs them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tracesql.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print(sorted(m for m in ('duckdb', 'openai', 'pyarrow') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -17,11 +17,16 @@ from tracesql.version import __version__
 
 if TYPE_CHECKING:
     from tracesql.commands.api import connect, load_project, run
+    from tracesql.connection import Connection
+    from tracesql.llm.config import LLMConfig, RunOptions
 
 _LAZY = {
     "connect": "tracesql.commands.api",
     "load_project": "tracesql.commands.api",
     "run": "tracesql.commands.api",
+    "Connection": "tracesql.connection",
+    "LLMConfig": "tracesql.llm.config",
+    "RunOptions": "tracesql.llm.config",
 }
 
 
@@ -36,4 +41,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["TracesqlError", "__version__", "connect", "load_project", "run"]
+__all__ = [
+    "Connection",
+    "LLMConfig",
+    "RunOptions",
+    "TracesqlError",
+    "__version__",
+    "connect",
+    "load_project",
+    "run",
+]

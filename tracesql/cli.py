@@ -1,5 +1,9 @@
 """The `tracesql` command: click commands only. They parse options, call the library and
-print through the Console; every error becomes one `Error: ...` line (--debug re-raises)."""
+print through the Console; every error becomes one `Error: ...` line (--debug re-raises).
+
+Importing this module loads neither DuckDB nor pyarrow nor the OpenAI client (`--help`
+and `--version` stay fast): each command imports what it uses.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import duckdb
 
 from tracesql.console import Console
 from tracesql.errors import TracesqlError
 from tracesql.version import __version__
+
+if TYPE_CHECKING:
+    from tracesql.llm.config import RunOptions
 
 console = Console()
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -29,17 +35,42 @@ def handle_errors(command):
         debug = kwargs.get("debug") or (ctx.obj or {}).get("debug")
         try:
             return command(*args, **kwargs)
-        except (TracesqlError, duckdb.Error) as exc:
+        except TracesqlError as exc:
             if debug:
                 raise
-            console.error(str(exc).splitlines()[0] if isinstance(exc, duckdb.Error) else str(exc))
-        except (OSError, ValueError, RuntimeError) as exc:
+            console.error(str(exc))
+        except Exception as exc:
             if debug:
                 raise
-            console.error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            if _is_duckdb_error(exc):
+                console.error(str(exc).splitlines()[0])
+            elif isinstance(exc, OSError | ValueError | RuntimeError):
+                console.error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            else:
+                raise
         sys.exit(1)
 
     return wrapper
+
+
+def _is_duckdb_error(exc: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")  # not imported: the error cannot be DuckDB's
+    return duckdb is not None and isinstance(exc, duckdb.Error)
+
+
+def llm_run_options(flags: dict[str, Any]) -> RunOptions:
+    """The LLM layer's options from the command's flags (--dry-run, --refresh-cache,
+    --no-cache, --max-calls, --max-tokens, those it has), progress drawn by the console."""
+    from tracesql.llm.config import RunOptions
+
+    return RunOptions(
+        dry_run=bool(flags.get("dry_run")),
+        refresh_cache=bool(flags.get("refresh_cache")),
+        no_cache=bool(flags.get("no_cache")),
+        max_calls=flags.get("max_calls"),
+        max_tokens=flags.get("max_tokens"),
+        progress=console.progress,
+    )
 
 
 def project_options(command):
@@ -167,24 +198,17 @@ def run(
     project_dir, profiles_dir, target, vars_text, debug, select, exclude, preview, preview_model, **options
 ) -> None:
     """Build the selected models (views, tables, incremental models) in dependency order."""
+    run_options = llm_run_options(options)
     if preview:
-        _preview_command(locals())
+        _preview_command(locals(), run_options)
         return
-    _run_command("run", locals(), models=True, tests=False)
+    _run_command("run", locals(), run_options, models=True, tests=False)
 
 
-def _preview_command(args: dict[str, Any]) -> None:
+def _preview_command(args: dict[str, Any], run_options: RunOptions) -> None:
     from tracesql.execution.preview import preview
 
     project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
-    options = args.get("options", {})
-    run_options = {
-        "refresh_cache": options.get("refresh_cache", False),
-        "no_cache": options.get("no_cache", False),
-        "max_calls": options.get("max_calls"),
-        "max_tokens": options.get("max_tokens"),
-        "progress": console.progress,
-    }
     result = preview(
         project,
         args["preview"],
@@ -213,7 +237,7 @@ def _preview_command(args: dict[str, Any]) -> None:
 @handle_errors
 def build(project_dir, profiles_dir, target, vars_text, debug, select, exclude, **options) -> None:
     """Build the selected models and run their data tests; a failed test skips what depends on its model."""
-    _run_command("build", locals(), models=True, tests=True)
+    _run_command("build", locals(), llm_run_options(options), models=True, tests=True)
 
 
 @main.command()
@@ -223,29 +247,24 @@ def build(project_dir, profiles_dir, target, vars_text, debug, select, exclude, 
 @handle_errors
 def test(project_dir, profiles_dir, target, vars_text, debug, select, exclude, fail_fast) -> None:
     """Run the data tests of the selected models against the built database."""
-    _run_command("test", locals(), models=False, tests=True)
+    _run_command("test", locals(), llm_run_options({}), models=False, tests=True)
 
 
-def _run_command(command: str, args: dict[str, Any], *, models: bool, tests: bool) -> None:
+def _run_command(
+    command: str, args: dict[str, Any], run_options: RunOptions, *, models: bool, tests: bool
+) -> None:
     from tracesql.execution.runner import RunRequest, run
 
     project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
-    options = {**args.get("options", {}), **({"fail_fast": args["fail_fast"]} if "fail_fast" in args else {})}
+    flags = {**args.get("options", {}), **({"fail_fast": args["fail_fast"]} if "fail_fast" in args else {})}
     request = RunRequest(
         select=args["select"],
         exclude=args["exclude"],
         models=models,
         tests=tests,
-        full_refresh=options.get("full_refresh", False),
-        fail_fast=options.get("fail_fast", False),
-        dry_run=options.get("dry_run", False),
-        run_options={
-            "refresh_cache": options.get("refresh_cache", False),
-            "no_cache": options.get("no_cache", False),
-            "max_calls": options.get("max_calls"),
-            "max_tokens": options.get("max_tokens"),
-            "progress": console.progress,
-        },
+        full_refresh=bool(flags.get("full_refresh")),
+        fail_fast=bool(flags.get("fail_fast")),
+        run_options=run_options,
         command=command,
     )
     results = run(project, request, console)
@@ -333,7 +352,7 @@ def show(
 
         console.record(model_or_sql, record_number, record(project, model_or_sql, record_number))
         return
-    result = querying.show(project, model_or_sql, limit, {"progress": console.progress})
+    result = querying.show(project, model_or_sql, limit, llm_run_options({}))
     console.rows(result.columns, result.rows, fmt, more=result.more)
 
 
@@ -362,7 +381,7 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
         raise click.UsageError("give the SQL as an argument, or --file FILE")
     limit = (100 if fmt == "table" else None) if limit is None else (limit or None)
     project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
-    result = querying.query(project, sql, limit, {"progress": console.progress})
+    result = querying.query(project, sql, limit, llm_run_options({}))
     if result is None:
         console.line("OK", err=True)
         return
@@ -399,6 +418,8 @@ def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, outp
 @handle_errors
 def debug(project_dir, profiles_dir, target, vars_text, debug) -> None:
     """Show the resolved project, target, database, vars and LLM providers (whether keys are set, never the keys)."""
+    import duckdb
+
     from tracesql.project.settings import load_profile, parse_cli_vars, provider_status
 
     profile = load_profile(

@@ -4,32 +4,68 @@ Every connection tracesql opens (runs, `tracesql query`, `tracesql.connect()`) g
 through `configure_connection`, so the trace readers and the LLM functions exist in all
 of them. The registered objects are TEMP macros and Python UDFs: they live in the
 connection, never in the database file, which stays readable by the plain duckdb CLI.
+
+    with tracesql.connect("x.duckdb") as con:      # a Connection
+        con.sql("SELECT count(*) FROM traces('~/.claude/projects')").show()
+        con.duckdb                                  # the raw DuckDBPyConnection
+        con.session.llm                             # the LLM runtime its functions share
+
+A `Connection` owns a `Session`: the reader spill folder, the LLM runtime (event loop,
+cache writer, HTTP thread pools). `close()`, leaving the `with` block, or dropping the
+last reference to the Connection stops those threads and removes the spill folder.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import duckdb
 
+from tracesql.errors import TracesqlError
 from tracesql.llm import functions as llm_functions
+from tracesql.llm.config import LLMConfig, RunOptions
+from tracesql.llm.runtime import LLMRuntime
 from tracesql.readers import registry as reader_registry
 from tracesql.readers import sql as reader_sql
 from tracesql.sqltext import quote, string_literal
 
 
-@dataclass
-class SessionState:
-    """Per-connection state shared by the registered SQL functions."""
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """What configure_connection needs besides the DuckDB connection."""
 
-    scans: reader_sql.ScanStore
-    extras: dict[str, Any] = field(default_factory=dict)
+    project_dir: str | None = None  # where relative LLM cache paths start
+    target_dir: str | None = None  # the default LLM cache lives here
+    llm_config: LLMConfig | None = None  # None: the built-in providers plus the environment
+    run_options: RunOptions = field(default_factory=RunOptions)
+    spill_dir: str | None = None  # parent of the readers' spill folder (default: the temp dir)
 
 
-_STATES: dict[int, SessionState] = {}
+class Session:
+    """What the SQL functions of one connection share, for as long as it is open."""
+
+    def __init__(self, scans: reader_sql.ScanStore, llm: LLMRuntime) -> None:
+        self.scans = scans
+        self.llm = llm
+
+    def pop_error(self) -> TracesqlError | None:
+        """The clean error a Python UDF recorded before DuckDB wrapped it in its own (the LLM
+        layer's, or a reader's), taken off so the next failure starts fresh."""
+        recorded = self.llm.pop_error() or self.scans.last_error
+        self.scans.last_error = None
+        return recorded
+
+    def close(self) -> None:
+        """Stop the LLM runtime's threads and remove the spill folder (idempotent)."""
+        try:
+            self.llm.close()
+        finally:
+            self.scans.close()
 
 
 def python_sql_names() -> set[str]:
@@ -38,17 +74,89 @@ def python_sql_names() -> set[str]:
     return reader_registry.function_names() | llm_functions.SQL_NAMES
 
 
-def configure_connection(con: duckdb.DuckDBPyConnection, **options: Any) -> SessionState:
+def configure_connection(con: duckdb.DuckDBPyConnection, options: ConnectionOptions) -> Session:
     """Register every SQL function tracesql adds (the readers', then the LLM layer's)."""
-    state = SessionState(scans=reader_sql.ScanStore(options.get("spill_dir")))
-    reader_sql.register(con, state.scans)
-    llm_functions.configure_llm(con, state.extras, options)
-    _STATES[id(con)] = state
-    return state
+    scans = reader_sql.ScanStore(options.spill_dir)
+    try:
+        reader_sql.register(con, scans)
+        llm = llm_functions.configure_llm(
+            con,
+            options.llm_config,
+            project_dir=options.project_dir,
+            target_dir=options.target_dir,
+            run_options=options.run_options,
+        )
+    except BaseException:
+        scans.close()
+        raise
+    return Session(scans, llm)
 
 
-def open_connection(database: str = ":memory:", *, read_only: bool = False, wal: bool = True, **options: Any):
-    """Open DuckDB and configure it; returns (connection, state).
+class Connection:
+    """A DuckDB connection with tracesql's SQL functions, and the session behind them.
+
+    Every DuckDB method works on it (`sql`, `execute`, `fetchall`, `register`, ...: they are
+    the raw connection's); `.duckdb` is the raw `DuckDBPyConnection` for APIs that need
+    one. A context manager; `close()` also ends the session."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, session: Session) -> None:
+        self.duckdb = con
+        self.session = session
+        # on close(), or when the Connection is garbage-collected (or at exit)
+        self._finalizer = weakref.finalize(self, _close, con, session)
+
+    def sql(self, query: str, **kwargs: Any) -> duckdb.DuckDBPyRelation:
+        return self.duckdb.sql(query, **kwargs)
+
+    def execute(self, query: str | duckdb.Statement, parameters: object = None) -> Connection:
+        """Run a statement; fetch its rows from the returned connection (`.fetchall()`)."""
+        self.duckdb.execute(query, parameters)
+        return self
+
+    def executemany(self, query: str | duckdb.Statement, parameters: object = None) -> Connection:
+        self.duckdb.executemany(query, parameters)
+        return self
+
+    def close(self) -> None:
+        """Close DuckDB, stop the session's threads, remove its spill folder (idempotent)."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("duckdb", "session", "_finalizer"):  # not set yet (or copied without them)
+            raise AttributeError(name)
+        return getattr(self.duckdb, name)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<tracesql.Connection {'closed' if self.closed else 'open'}>"
+
+
+def _close(con: duckdb.DuckDBPyConnection, session: Session) -> None:
+    try:
+        con.close()
+    finally:
+        session.close()
+
+
+def open_connection(
+    database: str = ":memory:",
+    *,
+    read_only: bool = False,
+    wal: bool = True,
+    options: ConnectionOptions | None = None,
+) -> Connection:
+    """Open DuckDB and configure it.
 
     `wal=False` (what `tracesql run` uses) attaches the file without write-ahead logging:
     a big table is written once, at a CHECKPOINT, instead of into the WAL and then again
@@ -66,23 +174,15 @@ def open_connection(database: str = ":memory:", *, read_only: bool = False, wal:
         except BaseException:
             con.close()
             raise
-    return con, configure_connection(con, **options)
+    try:
+        session = configure_connection(con, options or ConnectionOptions())
+    except BaseException:
+        con.close()
+        raise
+    return Connection(con, session)
 
 
 def _attach_alias(database: str) -> str:
     """The name DuckDB itself would give the file (its stem), unless that name is reserved."""
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(database))[0]) or "project"
     return stem if stem.lower() not in ("memory", "system", "temp", "main") else f"{stem}_db"
-
-
-def state_for(con: duckdb.DuckDBPyConnection) -> SessionState | None:
-    return _STATES.get(id(con))
-
-
-def close(con: duckdb.DuckDBPyConnection) -> None:
-    state = _STATES.pop(id(con), None)
-    con.close()
-    if state is not None:
-        state.scans.close()
-        for closer in state.extras.get("closers", []):
-            closer()

@@ -8,13 +8,15 @@ import json
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from tracesql.project.nodes import DataTest, Model
 from tracesql.rows import json_default
+
+if TYPE_CHECKING:
+    from tracesql.project.nodes import DataTest, Model
 
 STATUS_LABELS = {
     "success": ("OK", "green"),

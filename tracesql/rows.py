@@ -10,10 +10,11 @@ import contextlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
+if TYPE_CHECKING:  # imported by the console, which must not load DuckDB for `--help`
+    import duckdb
+    import pyarrow as pa
 
 
 def json_default(value: Any) -> Any:

@@ -23,10 +23,10 @@ def hook(monkeypatch):
     def install(function, names=()):
         configure, known = connection.configure_connection, connection.python_sql_names
 
-        def configure_with(con, **options):
-            state = configure(con, **options)
-            function(con, state, options)
-            return state
+        def configure_with(con, options):
+            session = configure(con, options)
+            function(con, session, options)
+            return session
 
         monkeypatch.setattr(connection, "configure_connection", configure_with)
         monkeypatch.setattr(connection, "python_sql_names", lambda: known() | set(names))
@@ -35,7 +35,7 @@ def hook(monkeypatch):
 
 
 def counting_udf(calls: list[int]):
-    def register(con, state, options):
+    def register(con, session, options):
         def count_me(value):
             calls.append(value)
             return value
@@ -83,8 +83,8 @@ def test_model_calling_a_python_function_defaults_to_table(project: Path, hook):
 
 
 def test_connection_options_contract(project: Path, hook):
-    seen: list[dict] = []
-    hook(lambda con, state, options: seen.append(options))
+    seen: list[connection.ConnectionOptions] = []
+    hook(lambda con, session, options: seen.append(options))
     write_files(
         project,
         {
@@ -100,21 +100,24 @@ def test_connection_options_contract(project: Path, hook):
     result = invoke(project, "run", "-s", "raw_events", "--max-calls", "5", "--no-cache", "--vars", "{x: 1}")
     assert result.exit_code == 0, result.output
     options = seen[-1]
-    assert options["project_dir"] == str(project)
-    assert options["target_dir"] == str(project / "target")
-    assert options["vars"] == {"min_id": 2, "x": 1}
-    llm = options["llm_config"]
-    assert set(llm.providers) == {"nvidia", "openai", "local"}
+    assert options.project_dir == str(project)
+    assert options.target_dir == str(project / "target")
+    llm = options.llm_config
+    assert llm is not None and set(llm.providers) == {"nvidia", "openai", "local"}
     assert llm.models["default"].model == "tiny" and llm.settings.on_error == "fail"
-    run_options = options["run_options"]
-    assert {
-        k: run_options[k] for k in ("dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens")
-    } == {"dry_run": False, "refresh_cache": False, "no_cache": True, "max_calls": 5, "max_tokens": None}
-    assert callable(run_options["progress"])
+    run_options = options.run_options
+    assert (
+        run_options.dry_run,
+        run_options.refresh_cache,
+        run_options.no_cache,
+        run_options.max_calls,
+        run_options.max_tokens,
+    ) == (False, False, True, 5, None)
+    assert callable(run_options.progress)
 
 
 class FakeLLM:
-    """Stands in for the LLM runtime in state.extras["llm"]; records the engine's calls."""
+    """Stands in for the LLM runtime of the session (`session.llm`); records the engine's calls."""
 
     def __init__(self, not_configured: set[str]):
         self.events: list[tuple] = []
@@ -138,6 +141,9 @@ class FakeLLM:
     def pop_error(self):
         return None
 
+    def close(self):
+        self.events.append(("close",))
+
     def summary(self):
         return [
             {
@@ -155,9 +161,10 @@ class FakeLLM:
 def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
     fakes: list[FakeLLM] = []
 
-    def install(con, state, options):
+    def install(con, session, options):
         fakes.append(FakeLLM({"needs_llm"}))
-        state.extras["llm"] = fakes[-1]
+        session.llm.close()
+        session.llm = fakes[-1]
 
     hook(install)
     write_files(
@@ -194,10 +201,10 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
 
 
 def test_error_recorded_by_a_udf_is_preferred(project: Path, hook):
-    def install(con, state, options):
+    def install(con, session, options):
         def explode(value):
-            state.scans.last_error = ReaderError("bad trace line", path="/traces/a.jsonl", line=3)
-            raise state.scans.last_error
+            session.scans.last_error = ReaderError("bad trace line", path="/traces/a.jsonl", line=3)
+            raise session.scans.last_error
 
         con.create_function("explode", explode, ["BIGINT"], "BIGINT", side_effects=True)
 
@@ -294,13 +301,11 @@ def test_scratch_run_with_row_limit_writes_nothing(project: Path):
 def test_preview_reads_the_scratch_tables_before_closing(project: Path):
     proj = load_project(project)
     request = RunRequest(scratch=True, row_limit=3, select=("+stg_events",))
-    con, state = open_for_run(proj, request)
-    try:
-        results = execute(proj, request, con, state)
+    with open_for_run(proj, request) as con:
+        results = execute(proj, request, con)
         assert [r.name for r in results.results] == ["raw_events", "stg_events"]
         assert con.execute("SELECT count(*), max(doubled) FROM stg_events").fetchall() == [(3, 4)]
-    finally:
-        connection.close(con)
+    assert con.closed
 
 
 def test_dry_run_sees_existing_tables_for_incremental_models(project: Path):
@@ -319,8 +324,6 @@ def test_public_api_run(project: Path):
 
     results = tracesql.run(str(project), select=("+kinds",))
     assert [r.name for r in results.results] == ["raw_events", "stg_events", "kinds"]
-    con = tracesql.connect(project=str(project))
-    try:
+    with tracesql.connect(project=str(project)) as con:
+        assert isinstance(con, tracesql.Connection)
         assert con.execute("SELECT count(*) FROM kinds").fetchall() == [(3,)]
-    finally:
-        connection.close(con)

@@ -11,8 +11,7 @@ import pytest
 
 import tracesql
 from tests.llm.fake_server import FakeLLMServer
-from tracesql.connection import close, state_for
-from tracesql.llm.config import LLMConfig, LLMSettings, ModelConfig, ProviderConfig
+from tracesql.llm.config import LLMConfig, LLMSettings, ModelConfig, ProviderConfig, RunOptions
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.5}
 
@@ -41,8 +40,8 @@ class Session:
     """A tracesql connection with an LLM config; `.runtime` is its LLM runtime."""
 
     def __init__(self, config: LLMConfig, database: str = ":memory:", **run_options) -> None:
-        self.con = tracesql.connect(database, llm_config=config, run_options=run_options)
-        self.runtime = state_for(self.con).extras["llm"]
+        self.con = tracesql.connect(database, llm_config=config, run_options=RunOptions(**run_options))
+        self.runtime = self.con.session.llm
 
     def rows(self, sql: str) -> list[tuple]:
         return self.con.execute(sql).fetchall()
@@ -51,7 +50,7 @@ class Session:
         return self.con.execute(sql).fetchone()[0]
 
     def close(self) -> None:
-        close(self.con)
+        self.con.close()
 
 
 @pytest.fixture

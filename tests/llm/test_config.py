@@ -7,7 +7,6 @@ import pytest
 
 import tracesql
 from tests.llm.conftest import Session, make_config
-from tracesql.connection import close, state_for
 from tracesql.errors import ConfigError, LLMNotConfigured
 from tracesql.llm.config import LLMConfig, ModelConfig, ProviderConfig, config_from_env, resolve_model
 from tracesql.llm.names import model_aliases_in
@@ -75,8 +74,8 @@ def test_bare_connection_uses_environment_defaults(server, tmp_path, monkeypatch
     con = tracesql.connect()
     assert con.execute("SELECT llm('hello')").fetchone()[0] == "echo: hello"
     assert server.requests[0].body["model"] == "env-model"
-    assert state_for(con).extras["llm"].cache_path == str(tmp_path / "env-cache.sqlite")
-    close(con)
+    assert con.session.llm.cache_path == str(tmp_path / "env-cache.sqlite")
+    con.close()
     assert (tmp_path / "env-cache.sqlite").exists()
 
 
@@ -88,7 +87,7 @@ def test_bare_connection_without_configuration(monkeypatch):
     con = tracesql.connect()
     with pytest.raises(duckdb.Error, match="no LLM model is configured"):
         con.execute("SELECT llm('hello')").fetchone()
-    close(con)
+    con.close()
 
 
 def test_unknown_keys_are_rejected():

@@ -114,3 +114,19 @@ def test_model_with_missing_key_is_skipped(server, tmp_path, monkeypatch):
     assert "TRACESQL_E2E_KEY" in result.output
     assert "skipped" in result.output
     assert server.requests == []
+
+
+def test_max_calls_zero_makes_no_request(server, tmp_path):
+    """`--max-calls 0` is a budget of nothing (not "no limit"): every value is NULL and
+    counted as skipped by the budget, and the server sees no request."""
+    root = tmp_path / "proj"
+    write_project(root, server.url)
+    result = cli(root, "run", "-s", "+digests", "--max-calls", "0")
+    assert result.exit_code == 0, result.output
+    assert server.requests == []
+    summary = json.loads((root / "target" / "run_results.json").read_text())["llm"]
+    assert [(s["model_alias"], s["calls"], s["budget_skipped"]) for s in summary] == [("writer", 0, 5)]
+    con = duckdb.connect(str(root / "tracesql.duckdb"), read_only=True)
+    digests = con.execute("SELECT count(*), count(digest) FROM digests").fetchone()
+    con.close()
+    assert digests == (5, 0)

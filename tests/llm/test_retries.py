@@ -114,7 +114,6 @@ def test_an_unreachable_provider_fails_fast_and_keeps_every_row(tmp_path):
     import socket
 
     import tracesql
-    from tracesql.connection import close, state_for
     from tracesql.llm.client import UNREACHABLE_LIMIT
     from tracesql.llm.config import LLMConfig, LLMSettings, ModelConfig, ProviderConfig
 
@@ -131,9 +130,9 @@ def test_an_unreachable_provider_fails_fast_and_keeps_every_row(tmp_path):
         started = time.perf_counter()
         rows = con.execute("SELECT i, llm('q ' || i) FROM range(40) t(i) ORDER BY i").fetchall()
         elapsed = time.perf_counter() - started
-        log = state_for(con).extras["llm"].call_log()
+        log = con.session.llm.call_log()
     finally:
-        close(con)
+        con.close()
     assert [r[0] for r in rows] == list(range(40)) and all(r[1] is None for r in rows)
     assert elapsed < 10, f"took {elapsed:.1f} s"  # without the breaker: 1+2+4+8+16+32 s of backoff per wave
     connection_errors = [r for r in log if r.error and r.error.startswith("connection error")]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tracesql.connection import close, open_connection
+from tracesql.connection import open_connection
 
 
 def claude_record(
@@ -53,7 +53,7 @@ class SQL:
     """A tracesql connection for tests: rows(sql) -> list of dicts."""
 
     def __init__(self) -> None:
-        self.con, self.state = open_connection()
+        self.con = open_connection()
 
     def rows(self, sql: str, params: list | None = None) -> list[dict]:
         cur = self.con.execute(sql, params or [])
@@ -61,15 +61,15 @@ class SQL:
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def close(self) -> None:
-        close(self.con)
+        self.con.close()
 
 
 @pytest.fixture
 def con():
     """A bare tracesql connection (readers registered)."""
-    connection, _ = open_connection()
+    connection = open_connection()
     yield connection
-    close(connection)
+    connection.close()
 
 
 def trace_rows(con, function: str, path, **args) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tracesql.connection import close, open_connection
+from tracesql.connection import open_connection
 from tracesql.readers.schema import TRACE_SCHEMA
 
 SHARED = Path(os.environ.get("TRACESQL_SHARED", Path(__file__).resolve().parents[3] / "shared"))
@@ -41,13 +41,13 @@ def reference_rows(fmt: str) -> dict[str, list[dict]]:
 
 def read_rows(sql: str) -> list[dict]:
     """Run SQL in a fresh tracesql connection and return rows as dicts (messages as Python)."""
-    con, _ = open_connection()
+    con = open_connection()
     try:
         cur = con.execute(sql)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
-        close(con)
+        con.close()
 
 
 def our_rows(fmt: str, path: Path | None = None, **macro_args) -> list[dict]:

@@ -142,8 +142,8 @@ def test_strict_mode_turns_a_diagnostic_into_an_error_naming_file_and_line(sql, 
     write_session(tmp_path / "live.jsonl", "live", turns=1, extra=b'{"type":')
     with pytest.raises(duckdb.Error, match=r"live\.jsonl:3: strict mode: truncated last line"):
         read(sql, tmp_path, strict=True)
-    assert sql.state.scans.last_error is not None
-    assert sql.state.scans.last_error.line == 3
+    assert sql.con.session.scans.last_error is not None
+    assert sql.con.session.scans.last_error.line == 3
 
 
 def test_lone_surrogate_escape_becomes_replacement_character(sql, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.readers.conftest import diagnostics, trace_rows
 from tests.readers.parity import CORPUS, differences, needs_corpus, reference_form, reference_rows
-from tracesql.connection import close, open_connection
+from tracesql.connection import open_connection
 from tracesql.readers.codex.reader import CodexReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codex"
@@ -261,7 +261,7 @@ def test_every_corpus_file_gives_a_row_with_a_file_pattern(con):
 
 @needs_corpus
 def test_parity_with_the_reference():
-    connection, _ = open_connection()
+    connection = open_connection()
     try:
         ours = {}
         root = CORPUS / "codex"
@@ -269,7 +269,7 @@ def test_parity_with_the_reference():
             form = reference_form(row, root)
             ours[form["source_path"]] = form
     finally:
-        close(connection)
+        connection.close()
     found = set()
     for relpath, (theirs,) in reference_rows("codex").items():
         for field in differences(ours[relpath], theirs):

@@ -51,16 +51,16 @@ def test_counts_meet_expected_md(detected):
 
 @needs_corpus
 def test_files_that_are_not_traces_are_skipped_with_a_reason():
-    from tracesql.connection import close, open_connection
+    from tracesql.connection import open_connection
 
-    con, _ = open_connection()
+    con = open_connection()
     try:
         con.execute(f"SELECT count(*) FROM traces('{CORPUS}')").fetchall()
         skips = dict(
             con.execute("SELECT path, reason FROM trace_diagnostics() WHERE severity = 'skip'").fetchall()
         )
     finally:
-        close(con)
+        con.close()
     by_name = {p.rsplit("/", 1)[-1]: r for p, r in skips.items()}
     assert "sidecar" in by_name["agent-a0ad4f44468bdf20d.meta.json"]
     assert "journal" in by_name["journal.jsonl"]
@@ -72,7 +72,7 @@ def test_files_that_are_not_traces_are_skipped_with_a_reason():
 def test_logs_and_sidecars_beside_traces_are_named_in_the_skip_reason(tmp_path):
     """Files `traces()` meets in real folders: a Harbor job's config.json and result.json,
     and a `claude -p --output-format stream-json` log."""
-    from tracesql.connection import close, open_connection
+    from tracesql.connection import open_connection
 
     (tmp_path / "config.json").write_text(
         '{"job_name": "j", "agent": {"name": "terminus-2"}, "environment": {"type": "docker"}}'
@@ -84,14 +84,14 @@ def test_logs_and_sidecars_beside_traces_are_named_in_the_skip_reason(tmp_path):
         '{"type":"system","subtype":"init","session_id":"abc","tools":["Bash"],"claude_code_version":"2.0.1"}\n'
         '{"type":"result","subtype":"success","session_id":"abc","result":"hi"}\n'
     )
-    con, _ = open_connection()
+    con = open_connection()
     try:
         assert con.execute(f"SELECT count(*) FROM traces('{tmp_path}')").fetchone()[0] == 0
         reasons = dict(
             con.execute("SELECT regexp_replace(path, '.*/', ''), reason FROM trace_diagnostics()").fetchall()
         )
     finally:
-        close(con)
+        con.close()
     assert "Harbor trial config or result" in reasons["config.json"]
     assert "Harbor trial config or result" in reasons["result.json"]
     assert "stream-json" in reasons["stream.jsonl"]
@@ -138,16 +138,16 @@ def test_skip_reasons_are_the_same_behind_a_utf8_bom(tmp_path):
             path.write_bytes(BOM + path.read_bytes())
 
     def reasons(root: Path) -> dict[str, str]:
-        from tracesql.connection import close, open_connection
+        from tracesql.connection import open_connection
 
-        con, _ = open_connection()
+        con = open_connection()
         try:
             con.execute(f"SELECT count(*) FROM traces('{root}')").fetchall()
             found = con.execute(
                 "SELECT path, reason FROM trace_diagnostics() WHERE severity = 'skip'"
             ).fetchall()
         finally:
-            close(con)
+            con.close()
         return {str(Path(p).relative_to(root)): r for p, r in found}
 
     plain = reasons(tmp_path / "plain")

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracesql.connection import Connection
+    from tracesql.execution.runner import RunResults
+    from tracesql.llm.config import LLMConfig, RunOptions
+    from tracesql.project.project import Project
+
 
 def connect(
     database: str | None = None,
@@ -9,25 +18,31 @@ def connect(
     read_only: bool = False,
     project: str | None = None,
     target: str | None = None,
-    **options,
-):
-    """A DuckDB connection with the trace readers and tracesql's SQL functions registered.
+    llm_config: LLMConfig | None = None,
+    run_options: RunOptions | None = None,
+    spill_dir: str | None = None,
+) -> Connection:
+    """A `tracesql.Connection`: DuckDB with the trace readers and tracesql's SQL functions.
 
     `connect()` is an in-memory database; `connect("x.duckdb")` opens a file;
     `connect(project=".")` opens the project's target database with its profiles.yml
-    (LLM providers and models, vars), as `tracesql query` does.
+    (LLM providers and models, vars), as `tracesql query` does. Use it as a DuckDB
+    connection (`con.sql(...)`, `con.execute(...).fetchall()`), in a `with` block or with
+    `close()`; `con.duckdb` is the raw DuckDB connection.
     """
     if project is not None:
         loaded = load_project(project, target=target, require_models=False)
-        con, _state = loaded.connect(database, read_only=read_only)
-        return con
-    from tracesql.connection import open_connection
+        return loaded.connect(database, read_only=read_only, run_options=run_options)
+    from tracesql.connection import ConnectionOptions, open_connection
+    from tracesql.llm.config import RunOptions
 
-    con, _state = open_connection(database or ":memory:", read_only=read_only, **options)
-    return con
+    options = ConnectionOptions(
+        llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir
+    )
+    return open_connection(database or ":memory:", read_only=read_only, options=options)
 
 
-def load_project(project_dir: str = ".", **kwargs):
+def load_project(project_dir: str = ".", **kwargs: Any) -> Project:
     """Load a project (profile, models, macros, tests, graph); see tracesql.compile.loading.load_project."""
     from tracesql.compile.loading import load_project as load
 
@@ -42,19 +57,25 @@ def run(
     full_refresh: bool = False,
     tests: bool = False,
     target: str | None = None,
-    vars: dict | None = None,
-    **request,
-):
+    vars: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    fail_fast: bool = False,
+    row_limit: int | None = None,
+    scratch: bool = False,
+    run_options: RunOptions | None = None,
+) -> RunResults:
     """Build a project's models (and with tests=True, run its data tests), like `tracesql run` / `build`.
 
-    Returns tracesql.runner.RunResults; nothing is printed. Extra keywords go to RunRequest
-    (dry_run, fail_fast, row_limit, scratch, run_options).
+    Returns tracesql.execution.runner.RunResults; nothing is printed. `run_options` are the
+    LLM layer's (cache, budgets, progress callback); `dry_run=True` counts LLM calls
+    instead of making them and builds in a scratch database.
     """
     from tracesql.execution.runner import RunRequest
     from tracesql.execution.runner import run as run_project
+    from tracesql.llm.config import RunOptions
 
     project = load_project(project_dir, target=target, vars=vars)
-    command = "build" if tests else "run"
+    options = run_options or RunOptions()
     return run_project(
         project,
         RunRequest(
@@ -62,7 +83,10 @@ def run(
             exclude=tuple(exclude),
             full_refresh=full_refresh,
             tests=tests,
-            command=command,
-            **request,
+            fail_fast=fail_fast,
+            row_limit=row_limit,
+            scratch=scratch,
+            run_options=replace(options, dry_run=dry_run or options.dry_run),
+            command="build" if tests else "run",
         ),
     )

@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracesql.connection import close
 from tracesql.errors import ExecutionError, ProjectError
 from tracesql.execution.materialize import relation_type
 from tracesql.project.project import Project
@@ -37,11 +36,8 @@ def export(project: Project, model: str, fmt: str, output: str | None = None) ->
     """Write a built model to Parquet or JSON Lines; returns (path, rows)."""
     if fmt not in EXPORT_FORMATS:
         raise ProjectError(f"unknown export format {fmt!r} (use {' or '.join(EXPORT_FORMATS)})")
-    con, _state = project.connect_for_reading()
-    try:
+    with project.connect_for_reading() as con:
         table, json_columns = arrow_rows(con, _built_relation(project, con, model))
-    finally:
-        close(con)
     path = output or str(project.profile.target_dir / "exports" / f"{model}.{fmt}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
@@ -66,13 +62,10 @@ def write_jsonl(table: pa.Table, path: str, json_columns: set[str]) -> None:
 
 def record(project: Project, model: str, number: int) -> dict[str, Any]:
     """Row `number` (1-based) of a built model, as a dict with nested values."""
-    con, _state = project.connect_for_reading()
-    try:
+    with project.connect_for_reading() as con:
         table, json_columns = arrow_rows(
             con, _built_relation(project, con, model), limit=1, offset=number - 1
         )
-    finally:
-        close(con)
     if table.num_rows == 0:
         raise ExecutionError(f"model '{model}' has fewer than {number} rows", model=model)
     return decode_json(table.to_pylist()[0], json_columns)

@@ -9,9 +9,10 @@ from typing import Any
 import duckdb
 
 from tracesql.compile.compiler import Compiler, strip_trailing_semicolon
-from tracesql.connection import close
+from tracesql.connection import Connection
 from tracesql.errors import ExecutionError, ProjectError
 from tracesql.execution.materialize import relation_type
+from tracesql.llm.config import RunOptions
 from tracesql.project.project import Project
 from tracesql.rows import read_rows
 
@@ -23,12 +24,17 @@ class QueryResult:
     more: bool  # rows beyond the limit exist
 
 
-def show(project: Project, model_or_sql: str, limit: int, run_options: dict | None = None) -> QueryResult:
+def show(
+    project: Project, model_or_sql: str, limit: int, run_options: RunOptions | None = None
+) -> QueryResult:
     """The first rows of a model (its table or view if built, else its compiled SQL) or of a query."""
-    con, state = project.connect_for_reading(run_options)
-    try:
+    with project.connect_for_reading(run_options) as con:
         model = project.models.get(model_or_sql)
-        if model is not None and model.materialized != "ephemeral" and relation_type(con, model.relation):
+        if (
+            model is not None
+            and model.materialized != "ephemeral"
+            and relation_type(con.duckdb, model.relation)
+        ):
             sql = f"SELECT * FROM {model.relation}"
         elif model is not None:
             sql = Compiler(project).compile(model).sql
@@ -39,20 +45,17 @@ def show(project: Project, model_or_sql: str, limit: int, run_options: dict | No
         else:
             sql = render_inline(project, model_or_sql)
         limited = f"SELECT * FROM (\n{sql}\n) LIMIT {int(limit) + 1}"
-        result = fetch(con, limited, limit, state=state, model=model.name if model else None)
+        result = fetch(con, limited, limit, model=model.name if model else None)
         if result is None:
             raise ExecutionError(f"{model_or_sql!r} returns no rows to show")
         return result
-    finally:
-        close(con)
 
 
 def query(
-    project: Project, sql: str, limit: int | None, run_options: dict | None = None
+    project: Project, sql: str, limit: int | None, run_options: RunOptions | None = None
 ) -> QueryResult | None:
     """Run one or more statements on the project database; the last statement's rows, if any."""
-    con, state = project.connect(run_options=run_options)
-    try:
+    with project.connect(run_options=run_options) as con:
         text = render_inline(project, sql)
         try:
             statements = con.extract_statements(text)
@@ -61,10 +64,8 @@ def query(
         if not statements:
             raise ExecutionError("no SQL statement given")
         for statement in statements[:-1]:
-            fetch(con, statement.query, 0, state=state)
-        return fetch(con, statements[-1].query, limit, state=state)
-    finally:
-        close(con)
+            fetch(con, statement.query, 0)
+        return fetch(con, statements[-1].query, limit)
 
 
 def render_inline(project: Project, sql: str) -> str:
@@ -73,14 +74,7 @@ def render_inline(project: Project, sql: str) -> str:
     return strip_trailing_semicolon(sql)
 
 
-def fetch(
-    con: duckdb.DuckDBPyConnection,
-    sql: str,
-    limit: int | None,
-    *,
-    state: Any = None,
-    model: str | None = None,
-) -> QueryResult | None:
+def fetch(con: Connection, sql: str, limit: int | None, *, model: str | None = None) -> QueryResult | None:
     """Run one statement; its first `limit` rows (None: all), or None when it returns no rows."""
     try:
         relation = con.sql(sql)
@@ -88,9 +82,7 @@ def fetch(
             return None
         columns, rows, more = read_rows(relation, limit)
     except duckdb.Error as exc:
-        from tracesql.execution.runner import recorded_error
-
-        recorded = recorded_error(state) if state is not None else None
+        recorded = con.session.pop_error()
         if recorded is not None:
             raise recorded from None
         raise ExecutionError(_first_line(exc), model=model) from None

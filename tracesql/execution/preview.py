@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from tracesql.connection import close
 from tracesql.errors import ProjectError
 from tracesql.execution.runner import RunRequest, execute, open_for_run
+from tracesql.llm.config import RunOptions
 from tracesql.project.project import Project
 from tracesql.rows import arrow_rows, decode_json
 
@@ -27,7 +27,7 @@ def preview(
     select: tuple = (),
     exclude: tuple = (),
     model: str | None = None,
-    run_options: dict | None = None,
+    run_options: RunOptions | None = None,
     reporter: Any = None,
 ) -> Preview:
     """Build the selection end to end on at most `limit` traces (and rows per model) in a
@@ -43,12 +43,12 @@ def preview(
         scratch=True,
         row_limit=limit,
         full_refresh=True,
-        run_options=dict(run_options or {}),
+        # a preview builds its rows for real (in scratch): it makes its LLM calls, dry_run or not
+        run_options=replace(run_options or RunOptions(), dry_run=False),
         command="preview",
     )
-    con, state = open_for_run(project, request)
-    try:
-        results = execute(project, request, con, state, reporter)
+    with open_for_run(project, request) as con:
+        results = execute(project, request, con, reporter)
         built = [r.name for r in results.results if r.status == "success" and r.kind == "model"]
         rows = {
             name: con.execute(f"SELECT count(*) FROM {project.models[name].relation}").fetchone()[0]
@@ -62,5 +62,3 @@ def preview(
             table, json_columns = arrow_rows(con, str(project.models[chosen].relation), limit=1)
             sample = decode_json(table.to_pylist()[0], json_columns)
         return Preview(results, chosen, sample, rows)
-    finally:
-        close(con)

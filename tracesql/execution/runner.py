@@ -8,9 +8,9 @@ its descendants and the others go on. `RunRequest.scratch` builds into an in-mem
 database that sees the project database read-only (`--dry-run`, previews); `row_limit`
 caps every model's rows and the `max_traces` of `source('traces', ...)`. For a preview:
 
-    con, state = open_for_run(project, request)       # request.scratch=True, row_limit=N
-    results = execute(project, request, con, state)    # the scratch tables stay readable
-    ...read from con...; connection.close(con)
+    with open_for_run(project, request) as con:       # request.scratch=True, row_limit=N
+        results = execute(project, request, con)      # the scratch tables stay readable
+        ...read from con...
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, Protocol
 
 import duckdb
@@ -28,18 +29,20 @@ import duckdb
 from tracesql.compile.compiler import Compiled, Compiler, map_to_source
 from tracesql.compile.datatests import run_test
 from tracesql.compile.selection import select_nodes
-from tracesql.connection import close
+from tracesql.connection import Connection
 from tracesql.errors import ExecutionError, LLMNotConfigured, TracesqlError
 from tracesql.execution import artifacts
 from tracesql.execution.materialize import materialize, relation_type
+from tracesql.llm.config import RunOptions
 from tracesql.llm.names import CALLING_FUNCTIONS
+from tracesql.llm.runtime import LLMRuntime
 from tracesql.project.nodes import DataTest, Model, literal, quote
 from tracesql.project.project import Project
 
 PROJECT_ALIAS = "__tracesql_project"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunRequest:
     select: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -47,11 +50,16 @@ class RunRequest:
     tests: bool = False  # run data tests (test, build)
     full_refresh: bool = False
     fail_fast: bool = False
-    dry_run: bool = False  # build in a scratch database; the LLM layer counts instead of calling
     scratch: bool = False  # build in memory, reading the project database read-only
     row_limit: int | None = None
-    run_options: dict[str, Any] = field(default_factory=dict)  # refresh_cache, no_cache, max_calls...
+    # the LLM layer's options; with dry_run, the run builds in a scratch database and the
+    # LLM layer counts calls instead of making them
+    run_options: RunOptions = field(default_factory=RunOptions)
     command: str = "run"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.run_options.dry_run
 
     @property
     def in_scratch(self) -> bool:
@@ -104,39 +112,34 @@ def run(project: Project, request: RunRequest, reporter: Reporter | None = None)
     """Compile, then build and test the selected nodes; write target/ artifacts (unless in scratch)."""
     if not request.dry_run and any(m.python_functions & LLM_CALLERS for m in project.models.values()):
         _warm_up_llm_client()  # the client's ~1 s import overlaps compiling and reading traces
-    con, state = open_for_run(project, request)
-    try:
-        results = execute(project, request, con, state, reporter)
-    finally:
-        close(con)
+    with open_for_run(project, request) as con:
+        results = execute(project, request, con, reporter)
     if not request.in_scratch:
         artifacts.write_manifest(project)
         artifacts.write_run_results(project, results)
     return results
 
 
-def open_for_run(project: Project, request: RunRequest):
+def open_for_run(project: Project, request: RunRequest) -> Connection:
     """The connection a run builds into: the target's database, or (scratch, dry run) an
     in-memory one that sees the project database's tables and views read-only."""
-    run_options = {**request.run_options, "dry_run": request.dry_run}
     # a real run writes each model once, at a checkpoint after it, not through the WAL
-    con, state = project.connect(
-        ":memory:" if request.in_scratch else None, run_options=run_options, wal=request.in_scratch
+    con = project.connect(
+        ":memory:" if request.in_scratch else None, run_options=request.run_options, wal=request.in_scratch
     )
     if request.in_scratch:
         try:
-            mirror_project_database(con, project.profile.database)
+            mirror_project_database(con.duckdb, project.profile.database)
         except BaseException:
-            close(con)
+            con.close()
             raise
-    return con, state
+    return con
 
 
 def execute(
     project: Project,
     request: RunRequest,
-    con: duckdb.DuckDBPyConnection,
-    state: Any,
+    con: Connection,
     reporter: Reporter | None = None,
 ) -> RunResults:
     """Run a request on an open connection (which stays open: a preview can read the scratch
@@ -153,7 +156,7 @@ def execute(
     results = RunResults(request.command, datetime.now(UTC), dry_run=request.dry_run)
     compiler = Compiler(
         project,
-        relation_exists=_relation_exists(con, scratch=request.in_scratch),
+        relation_exists=_relation_exists(con.duckdb, scratch=request.in_scratch),
         full_refresh=request.full_refresh,
         row_limit=request.row_limit,
     )
@@ -162,10 +165,8 @@ def execute(
         reporter.run_started(len(order), request)
     if not request.in_scratch:
         artifacts.write_compiled(project, compiled.values())
-    _Execution(project, con, state, request, reporter, results).run(order, compiled)
-    llm = state.extras.get("llm")
-    if llm is not None and hasattr(llm, "summary"):
-        results.llm = list(llm.summary())
+    _Execution(project, con, request, reporter, results).run(order, compiled)
+    results.llm = con.session.llm.summary()
     results.elapsed = time.perf_counter() - started
     return results
 
@@ -178,12 +179,9 @@ def compile_selection(
     assert graph is not None
     uids = select_nodes(graph, select, exclude, with_tests=True)
     order = graph.order(uids)
-    con, _state = project.connect_for_reading()
-    try:
-        compiler = Compiler(project, relation_exists=_relation_exists(con, scratch=False))
+    with project.connect_for_reading() as con:
+        compiler = Compiler(project, relation_exists=_relation_exists(con.duckdb, scratch=False))
         compiled = compile_all(project, compiler, order)
-    finally:
-        close(con)
     artifacts.write_compiled(project, compiled.values())
     artifacts.write_manifest(project)
     return list(compiled.values())
@@ -234,12 +232,19 @@ def _relation_exists(con: duckdb.DuckDBPyConnection, *, scratch: bool) -> Callab
 
 class _Execution:
     def __init__(
-        self, project, con, state, request: RunRequest, reporter: Reporter | None, results: RunResults
-    ):
-        self.project, self.con, self.state, self.request = project, con, state, request
+        self,
+        project: Project,
+        connection: Connection,
+        request: RunRequest,
+        reporter: Reporter | None,
+        results: RunResults,
+    ) -> None:
+        assert project.graph is not None
+        self.project, self.connection, self.request = project, connection, request
+        self.con = connection.duckdb
         self.reporter, self.results = reporter, results
         self.graph = project.graph
-        self.llm = state.extras.get("llm")
+        self.llm = connection.session.llm
         self.blocked: dict[str, str] = {}  # unique id -> why it is skipped
 
     def run(self, order: list[str], compiled: dict[str, Compiled]) -> None:
@@ -336,8 +341,7 @@ class _Execution:
 
     def _check_llm_configured(self, compiled: Compiled) -> None:
         """The LLM layer raises LLMNotConfigured before any call when a model's LLM is not set up."""
-        if self.llm is not None and hasattr(self.llm, "check_configured"):
-            self.llm.check_configured(compiled.sql)
+        self.llm.check_configured(compiled.sql)
 
     def _failure(
         self, node, compiled: Compiled, exc: BaseException, started: float, **facts: Any
@@ -351,7 +355,7 @@ class _Execution:
 
     def _clean_error(self, exc: BaseException, node: Model | DataTest, compiled: Compiled) -> TracesqlError:
         """A TracesqlError naming the node: the clean error a UDF recorded, else DuckDB's first line."""
-        recorded = recorded_error(self.state)
+        recorded = self.connection.session.pop_error()
         if isinstance(exc, TracesqlError):
             error = exc
         elif isinstance(recorded, TracesqlError):
@@ -361,18 +365,6 @@ class _Execution:
         error.model = error.model or node.name
         error.path = error.path or node.rel_path
         return error
-
-
-def recorded_error(state: Any) -> TracesqlError | None:
-    """The clean error a Python UDF recorded before DuckDB wrapped it (the LLM layer's, or a
-    reader's), taken off the connection state so the next failure starts fresh."""
-    llm = state.extras.get("llm")
-    recorded = llm.pop_error() if llm is not None and hasattr(llm, "pop_error") else None
-    scans = getattr(state, "scans", None)
-    recorded = recorded or getattr(scans, "last_error", None) or state.extras.get("last_error")
-    if scans is not None:
-        scans.last_error = None
-    return recorded if isinstance(recorded, TracesqlError) else None
 
 
 LLM_CALLERS = set(CALLING_FUNCTIONS)
@@ -387,22 +379,22 @@ def _warm_up_llm_client() -> None:
 
 
 class _LLMAttribution:
-    """begin_model / end_model / flush_call_log around one node, when the LLM layer is there."""
+    """begin_model / end_model / flush_call_log around one node."""
 
-    def __init__(self, llm: Any, name: str, con: duckdb.DuckDBPyConnection, flush: bool = True) -> None:
+    def __init__(
+        self, llm: LLMRuntime, name: str, con: duckdb.DuckDBPyConnection, flush: bool = True
+    ) -> None:
         self.llm, self.name, self.con, self.flush = llm, name, con, flush
 
     def __enter__(self) -> None:
-        if self.llm is not None and hasattr(self.llm, "begin_model"):
-            self.llm.begin_model(self.name)
+        self.llm.begin_model(self.name)
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self.llm is not None:
-            if hasattr(self.llm, "end_model"):
-                self.llm.end_model()
-            # a scratch run (preview, dry run) keeps its calls in the durable log only
-            if self.flush and hasattr(self.llm, "flush_call_log"):
-                self.llm.flush_call_log(self.con)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.llm.end_model()
+        if self.flush:  # a scratch run (preview, dry run) keeps its calls in the durable log only
+            self.llm.flush_call_log(self.con)
 
 
 def _duckdb_error(

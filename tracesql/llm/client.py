@@ -179,6 +179,7 @@ class ModelLane:
     # remaining call fails at once, instead of each retrying for a minute.
     unreachable_in_a_row: int = field(default=0, init=False)
     down: str | None = field(default=None, init=False)
+    posting: int = field(default=0, init=False)  # HTTP attempts running on the pool now
 
     def __post_init__(self) -> None:
         self.semaphore = asyncio.Semaphore(self.model.max_parallel_requests)
@@ -211,6 +212,7 @@ class ModelLane:
                     admit()
                     admit = None
                 started = time.perf_counter()
+                self.posting += 1
                 try:
                     content, finish, tokens_in, tokens_out, reasoning = await loop.run_in_executor(
                         self.pool, self._post, body, f"tracesql-{request.key[:24]}-{number}"
@@ -254,6 +256,8 @@ class ModelLane:
                     return Attempt(
                         number, 200, _ms(started), content, finish, tokens_in, tokens_out, reasoning
                     )
+                finally:
+                    self.posting -= 1
             if delay is None or retries >= self.settings.max_retries:
                 report(Attempt(number, status, _ms(started), error=error))
                 suffix = f" (after {retries + 1} attempts)" if retries else ""
@@ -330,7 +334,9 @@ class ModelLane:
         return text
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the lane's threads: at once when idle (the usual case, after a query);
+        without waiting for an attempt still running (an interrupted query)."""
+        self.pool.shutdown(wait=self.posting == 0, cancel_futures=True)
 
 
 # content, finish_reason, prompt tokens, completion tokens, reasoning content

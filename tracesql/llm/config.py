@@ -10,6 +10,7 @@ its inference parameters.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -80,6 +81,30 @@ class LLMConfig:
     providers: dict[str, ProviderConfig] = field(default_factory=lambda: dict(BUILTIN_PROVIDERS))
     models: dict[str, ModelConfig] = field(default_factory=dict)
     settings: LLMSettings = field(default_factory=LLMSettings)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one command asks of the LLM layer, beyond profiles.yml (the CLI builds it once
+    from its flags). A budget of None falls back to profiles.yml's `llm:` settings; 0 is
+    a budget of nothing (no call is made)."""
+
+    dry_run: bool = False  # count the calls a real run would make; make none
+    refresh_cache: bool = False  # ask again even when the cache has the answer (and store it)
+    no_cache: bool = False  # neither read nor write the cache
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    progress: Callable[[dict[str, Any]], Any] | None = None  # receives progress events
+
+    def cache_mode(self, settings: LLMSettings) -> str:
+        """use | refresh | off: the flags win over llm.cache."""
+        return "off" if self.no_cache else "refresh" if self.refresh_cache else settings.cache
+
+    def budget(self, settings: LLMSettings) -> tuple[int | None, int | None]:
+        """(max calls, max tokens) for the run: the flags, else the settings."""
+        calls = self.max_calls if self.max_calls is not None else settings.max_calls
+        tokens = self.max_tokens if self.max_tokens is not None else settings.max_tokens_total
+        return calls, tokens
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> LLMConfig:

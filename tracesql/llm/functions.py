@@ -32,6 +32,7 @@ except ImportError:  # duckdb 1.x
 from tracesql.llm import judge
 from tracesql.llm.calls import LLM_CALLS_STRUCT, record_dicts
 from tracesql.llm.client import prefetch_openai
+from tracesql.llm.config import LLMConfig, RunOptions
 from tracesql.llm.names import CALL_UDF, LOG_UDF, RENDER_UDF, SQL_NAMES, STRUCTURE_UDF
 from tracesql.llm.prompts import render_json_vars
 from tracesql.llm.runtime import LLMRuntime
@@ -100,21 +101,18 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
         con.execute(macro)
 
 
-def configure_llm(con: duckdb.DuckDBPyConnection, extras: dict[str, Any], options: dict) -> None:
-    """Register the LLM functions on a connection and put the runtime in
-    `extras["llm"]` (closed with the connection)."""
-    runtime = LLMRuntime(
-        options.get("llm_config"),
-        project_dir=_str(options.get("project_dir")),
-        target_dir=_str(options.get("target_dir")),
-        run_options=options.get("run_options"),
-    )
+def configure_llm(
+    con: duckdb.DuckDBPyConnection,
+    config: LLMConfig | None,
+    *,
+    project_dir: str | None = None,
+    target_dir: str | None = None,
+    run_options: RunOptions | None = None,
+) -> LLMRuntime:
+    """Register the LLM functions on a connection; the runtime answering them (the caller
+    closes it with the connection)."""
+    runtime = LLMRuntime(config, project_dir=project_dir, target_dir=target_dir, run_options=run_options)
     register(con, runtime)
     if runtime.config.models and not runtime.dry_run:
         prefetch_openai()  # the first LLM call should not wait for a 1 s import
-    extras["llm"] = runtime
-    extras.setdefault("closers", []).append(runtime.close)
-
-
-def _str(value: object) -> str | None:
-    return None if value is None else str(value)
+    return runtime

@@ -24,7 +24,14 @@ from tracesql.llm import judge, prompts
 from tracesql.llm.cache import CachedResponse, LLMStore, cache_path
 from tracesql.llm.calls import CallRecord, ModelStats, write_llm_calls
 from tracesql.llm.client import Attempt, BudgetReached, CallFailed, ChatRequest, ModelLane, make_client
-from tracesql.llm.config import ModelConfig, ProviderConfig, config_from_env, resolve_model
+from tracesql.llm.config import (
+    LLMConfig,
+    ModelConfig,
+    ProviderConfig,
+    RunOptions,
+    config_from_env,
+    resolve_model,
+)
 from tracesql.llm.names import model_aliases_in
 from tracesql.llm.progress import ProgressTracker
 from tracesql.llm.structured import OutputSchema, canonical, parse_answer, parse_output_schema, placeholder
@@ -83,30 +90,23 @@ def full_answer(
 
 
 class LLMRuntime:
-    """Per-connection LLM state (`state.extras["llm"]`); see docs/llm.md for the contract."""
+    """The LLM state of one connection (its `Session.llm`); see docs/llm.md for the contract."""
 
     def __init__(
         self,
-        config: Any = None,
+        config: LLMConfig | None = None,
         *,
         project_dir: str | None = None,
         target_dir: str | None = None,
-        run_options: dict | None = None,
+        run_options: RunOptions | None = None,
     ) -> None:
         self.config = config if config is not None else config_from_env()
         self.settings = self.config.settings
-        options = run_options or {}
-        self.dry_run = bool(options.get("dry_run"))
-        self.cache_mode = (
-            "off"
-            if options.get("no_cache")
-            else "refresh"
-            if options.get("refresh_cache")
-            else self.settings.cache
-        )
-        self.max_calls = options.get("max_calls") or self.settings.max_calls
-        self.max_tokens = options.get("max_tokens") or self.settings.max_tokens_total
-        self.progress = ProgressTracker(options.get("progress"))
+        options = run_options or RunOptions()
+        self.dry_run = options.dry_run
+        self.cache_mode = options.cache_mode(self.settings)
+        self.max_calls, self.max_tokens = options.budget(self.settings)
+        self.progress = ProgressTracker(options.progress)
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.cache_path = cache_path(self.settings.cache_path, project_dir, target_dir)
         self.project_model: str | None = None

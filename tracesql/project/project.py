@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tracesql.connection import Connection, ConnectionOptions, open_connection
 from tracesql.errors import CompileError
+from tracesql.llm.config import RunOptions
 from tracesql.project.graph import Graph, suggestion
 from tracesql.project.nodes import DataTest, Model, SourceTable
 from tracesql.project.settings import Profile
@@ -69,45 +71,34 @@ class Project:
         assert self.graph is not None
         return self.graph.nodes[unique_id]
 
-    def connection_options(self, run_options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The options every tracesql layer reads from `open_connection` (see connection.py)."""
-        return {
-            "project_dir": str(self.project_dir),
-            "target_dir": str(self.target_dir),
-            "llm_config": self.profile.llm,
-            "run_options": {**DEFAULT_RUN_OPTIONS, **(run_options or {})},
-            "vars": dict(self.profile.vars),
-        }
+    def connection_options(self, run_options: RunOptions | None = None) -> ConnectionOptions:
+        """What every connection of this project is opened with (see connection.py)."""
+        return ConnectionOptions(
+            project_dir=str(self.project_dir),
+            target_dir=str(self.target_dir),
+            llm_config=self.profile.llm,
+            run_options=run_options or RunOptions(),
+        )
 
     def connect(
         self,
         database: str | None = None,
         *,
         read_only: bool = False,
-        run_options: dict | None = None,
+        run_options: RunOptions | None = None,
         wal: bool = True,
-    ):
-        """Open the target's DuckDB file (or `database`) with everything registered: (con, state)."""
-        from tracesql.connection import open_connection
-
+    ) -> Connection:
+        """Open the target's DuckDB file (or `database`) with everything registered."""
         database = database or self.profile.database
         if database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        return open_connection(database, read_only=read_only, wal=wal, **self.connection_options(run_options))
+        return open_connection(
+            database, read_only=read_only, wal=wal, options=self.connection_options(run_options)
+        )
 
-    def connect_for_reading(self, run_options: dict | None = None):
+    def connect_for_reading(self, run_options: RunOptions | None = None) -> Connection:
         """The project database read-only if it exists (so a running build is not blocked), else memory."""
         database = self.profile.database
         if database != ":memory:" and os.path.exists(database):
             return self.connect(database, read_only=True, run_options=run_options)
         return self.connect(":memory:", run_options=run_options)
-
-
-DEFAULT_RUN_OPTIONS = {
-    "dry_run": False,
-    "refresh_cache": False,
-    "no_cache": False,
-    "max_calls": None,
-    "max_tokens": None,
-    "progress": None,
-}
