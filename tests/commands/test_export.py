@@ -1,0 +1,116 @@
+"""`tracesql export`: Parquet and JSON Lines files of a built model, every type kept."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.engine.conftest import invoke, write_files
+
+# One row of every kind of value a trace model holds, and one row of NULLs. The time zone is
+# set (America/St_Johns: -03:30 in March) so TIMESTAMPTZ values show a negative offset with
+# minutes, as they would on a user's machine outside UTC.
+MIXED_MODEL = """
+    {{ config(materialized='table') }}
+    select
+        1 as id,
+        '\\xAB\\x00\\xFF'::blob as payload,
+        timestamp '2024-03-01 12:34:56' as at_plain,
+        timestamp '2024-03-01 12:34:56.123456' as at_micros,
+        timestamptz '2024-03-01 12:34:56.5+00:00' as at_tz,
+        date '2024-02-29' as on_day,
+        'nan'::double as not_a_number,
+        'inf'::double as infinity,
+        '-inf'::double as minus_infinity,
+        1.25::double as finite,
+        0.1::float as single,
+        12.50::decimal(10, 2) as money,
+        '{"a": [1, 2, {"b": null}], "s": "é"}'::json as meta,
+        {'name': 'tool', 'at': timestamptz '2024-03-01 00:00:00+00:00', 'raw': '\\x01'::blob,
+         'scores': [1.5, 'nan'::double, '-inf'::double]} as nested,
+        [{'role': 'user', 'text': 'naïve ☃ "quoted"'}, {'role': 'assistant', 'text': '日本語 🙂\\n'}] as messages,
+        ['a', null, 'c'] as tags,
+        'line one' || chr(10) || 'tab' || chr(9) || 'end \\ slash' as text_value,
+        time '08:09:10.25' as clock,
+        interval 3 day + interval 90 minute as took,
+        map {'k': 1.5, 'nan': 'nan'::double} as weights,
+        true as flag,
+        12345678901234::hugeint as big
+    union all
+    select 2, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+        null, null, null, null, null
+"""
+
+FIRST_ROW = {
+    "id": 1,
+    "payload": "ab00ff",
+    "at_plain": "2024-03-01T12:34:56",
+    "at_micros": "2024-03-01T12:34:56.123456",
+    "at_tz": "2024-03-01T09:04:56.500000-03:30",
+    "on_day": "2024-02-29",
+    "not_a_number": "NaN",
+    "infinity": "Infinity",
+    "minus_infinity": "-Infinity",
+    "finite": 1.25,
+    "single": 0.10000000149011612,
+    "money": 12.5,
+    "meta": {"a": [1, 2, {"b": None}], "s": "é"},
+    "nested": {
+        "name": "tool",
+        "at": "2024-02-29T20:30:00-03:30",
+        "raw": "01",
+        "scores": [1.5, "NaN", "-Infinity"],
+    },
+    "messages": [
+        {"role": "user", "text": 'naïve ☃ "quoted"'},
+        {"role": "assistant", "text": "日本語 🙂\\n"},
+    ],
+    "tags": ["a", None, "c"],
+    "text_value": "line one\ntab\tend \\ slash",
+    "clock": "08:09:10.250000",
+    "took": [0, 3, 5400000000000],
+    "weights": [["k", 1.5], ["nan", "NaN"]],
+    "flag": True,
+    "big": 12345678901234,
+}
+EXPECTED_JSONL = [FIRST_ROW, {"id": 2, **dict.fromkeys(list(FIRST_ROW)[1:])}]
+
+
+def non_finite_as_text(value: object) -> object:
+    """NaN and infinities as the words JSON writers use, so expected rows compare with ==."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: non_finite_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [non_finite_as_text(v) for v in value]
+    return value
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TZ", "America/St_Johns")
+    root = write_files(
+        tmp_path / "proj",
+        {
+            "profiles.yml": "target: dev\ntargets:\n  dev: {database: dev.duckdb}\n",
+            "models/mixed.sql": MIXED_MODEL,
+        },
+    )
+    result = invoke(root, "run")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_jsonl_export_keeps_every_value(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "mixed.jsonl"
+    result = invoke(built, "export", "mixed", "--format", "jsonl", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Wrote 2 rows of mixed" in result.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    rows = [non_finite_as_text(json.loads(line)) for line in lines]
+    assert rows == EXPECTED_JSONL
+    assert list(rows[0]) == list(FIRST_ROW)  # column order kept
