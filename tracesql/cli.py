@@ -402,7 +402,7 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
 )
 @handle_errors
 def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, output) -> None:
-    """Write a built model to Parquet (pyarrow) or JSON Lines, nested columns kept.
+    """Write a built model to Parquet or JSON Lines (streamed by DuckDB), nested columns kept.
 
     `tracesql export sft_chat --format jsonl` gives the chat format fine-tuning tools load:
     {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
