@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.engine.conftest import invoke, write_files
+from tests.conftest import invoke, write_files
 
 # One row of every kind of value a trace model holds, and one row of NULLs. The time zone is
 # set (America/St_Johns: -03:30 in March) so TIMESTAMPTZ values show a negative offset with
