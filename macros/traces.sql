@@ -23,7 +23,7 @@
 {% macro prompt_messages(messages_expr) -%}
   list_transform({{ messages_expr }}, lambda m: {
     'role': m.role,
-    'text': left(message_text(m), {{ var('max_prompt_chars', 2000) }}),
+    'text': left(message_text(m), {{ var_literal('max_prompt_chars', 2000, type='int') }}),
     'tool_calls': list_transform(coalesce(m.tool_calls, []), lambda c: c.function.name || '(' || left(c.function.arguments, 200) || ')'),
     'tool_call_id': m.tool_call_id
   })

@@ -7,7 +7,7 @@ select
     llm_struct(
         {{ prompt_file('sft_record') }},
         {{ sft_record_schema() }},
-        model := {{ sql_literal(var('llm_model', 'distill')) }},
+        model := {{ var_literal('llm_model', 'distill', type='string') }},
         system := {{ prompt_file('sft_record_system') }},
         vars := {'digest': d.trace_digest}
     ) as sft_record,

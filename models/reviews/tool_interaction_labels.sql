@@ -8,12 +8,12 @@ select
     llm_struct(
         {{ prompt_file('tool_interaction') }},
         {{ tool_label_schema() }},
-        model := {{ sql_literal(var('llm_model', 'distill')) }},
+        model := {{ var_literal('llm_model', 'distill', type='string') }},
         vars := {
             'context': {{ prompt_messages('t.messages[greatest(i.response_index - 4, 1):i.response_index - 1]') }},
             'tool_name': i.tool_name,
-            'arguments': left(i.tool_arguments, {{ var('max_prompt_chars', 2000) }}),
-            'response': left(i.tool_response, {{ var('max_prompt_chars', 2000) }}),
+            'arguments': left(i.tool_arguments, {{ var_literal('max_prompt_chars', 2000, type='int') }}),
+            'response': left(i.tool_response, {{ var_literal('max_prompt_chars', 2000, type='int') }}),
             'is_error': i.is_error
         }
     ) as label,

@@ -8,7 +8,7 @@ with picked as (
         trace_id,
         source_kind,
         message_count,
-        1 + (hash(trace_key || '{{ var("turn_seed", 0) }}') % len(messages))::integer as turn_index,
+        1 + (hash(trace_key || cast({{ var_literal('turn_seed', 0) }} as varchar)) % len(messages))::integer as turn_index,
         messages
     from {{ ref('traces') }}
     where len(messages) > 0
@@ -20,13 +20,13 @@ select
     messages[turn_index].role as turn_role,
     llm(
         {{ prompt_file('turn_summary') }},
-        model := {{ sql_literal(var('llm_model', 'distill')) }},
+        model := {{ var_literal('llm_model', 'distill', type='string') }},
         vars := {
             'role': messages[turn_index].role,
             'source_kind': source_kind,
             'turn_index': turn_index,
             'message_count': message_count,
-            'text': left(message_text(messages[turn_index]), {{ var('max_prompt_chars', 2000) }})
+            'text': left(message_text(messages[turn_index]), {{ var_literal('max_prompt_chars', 2000, type='int') }})
         }
     ) as turn_summary,
     '{{ fp }}' as llm_fingerprint

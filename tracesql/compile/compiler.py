@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from tracesql.compile.templating import env_var, var_function
+from tracesql.compile.templating import env_var, var_function, var_literal_function
 from tracesql.errors import CompileError, GraphError
 from tracesql.project.nodes import (
     MODEL_CONFIG_KEYS,
@@ -219,11 +219,13 @@ class Compiler:
             return ""
 
         profile = project.profile
+        var = var_function(profile.vars)
         return {
             "ref": ref,
             "source": source,
             "config": config,
-            "var": var_function(profile.vars),
+            "var": var,
+            "var_literal": var_literal_function(var),
             "env_var": env_var,
             "is_incremental": lambda: incremental,
             "this": this,

@@ -8,6 +8,7 @@ become CompileErrors naming the innermost template file and line.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from jinja2.runtime import Macro
 from tracesql.errors import CompileError, TracesqlError
 from tracesql.project.nodes import literal, quote
 from tracesql.project.settings import env_var_function
+from tracesql.sqltext import string_literal
 
 _MISSING = object()
 
@@ -155,6 +157,49 @@ def var_function(values: dict[str, Any]) -> Callable[..., Any]:
         )
 
     return var
+
+
+def var_literal_function(var: Callable[..., Any]) -> Callable[..., str]:
+    """`var_literal(name, default, type=None)`: a var as a SQL literal, the only way a var
+    enters a model's SQL text. Ints and finite floats are written as numbers, strings
+    quoted (quotes doubled); anything else, or a value not of the `type` asked for ('int',
+    'float', 'number', 'string'), is a CompileError naming the var."""
+
+    def var_literal(name: str, default: Any = _MISSING, type: str | None = None) -> str:
+        value = var(name) if default is _MISSING else var(name, default)
+        kind = _literal_kind(value)
+        wanted = {
+            "int": ("int",),
+            "float": ("float", "int"),
+            "number": ("int", "float"),
+            "string": ("string",),
+        }
+        if type is not None and type not in wanted:
+            raise CompileError(
+                f"var_literal('{name}'): type must be one of {', '.join(wanted)}, not {type!r}"
+            )
+        if kind is None or (type is not None and kind not in wanted[type]):
+            expected = f"a {type}" if type else "a number or a string"
+            raise CompileError(f"var '{name}' must be {expected}, got {value!r} ({_type_name(value)})")
+        if kind == "string":
+            return string_literal(value)
+        return f"({value!r})" if value < 0 else repr(value)
+
+    return var_literal
+
+
+def _literal_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float" if math.isfinite(value) else None
+    return "string" if isinstance(value, str) else None
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 env_var = env_var_function(CompileError)
