@@ -1,0 +1,114 @@
+"""Opt-in anonymization for datasets meant to be published.
+
+    anonymize("mail alice@corp.com from /Users/alice/src at 10.1.2.3", key)
+      -> 'mail [EMAIL:5d41c0ab] from /Users/[USER:0c9b77e1]/src at [IP:73aa01fe]'
+
+E-mail addresses, the user name in home-folder paths (`/Users/alice/`, `/home/bob/`,
+`C:\\Users\\carol\\`, also JSON-escaped, and Claude Code's project folder names such as
+`-Users-alice-src-app`), and IPv4/IPv6 addresses become keyed placeholders: an HMAC with
+the project's salt, so the same input gives the same placeholder across a dataset and
+its splits, and nobody without the salt can test a guess. Left alone: loopback and
+unspecified addresses, `git@host` remotes, no-reply senders, and `name@2x.png` files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import re2
+
+from tracesql.secrets.keys import keyed_tag
+
+__all__ = ["anonymize"]
+
+_HEX4 = r"[0-9A-Fa-f]{1,4}"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_SEP = r"(?:\\\\|\\|/)"  # a Windows path separator, JSON-escaped or not, or a slash
+PATTERN = (
+    r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    r"|(?:/Users/|/home/|[A-Za-z]:" + _SEP + r"(?:Users|Documents and Settings)" + _SEP + r")"
+    r"(?P<user>[^/\\\s\"'<>:|*?`]+)"
+    r"|(?:^|[/\\\s\"'=])-(?:Users|home)-(?P<folder_user>[A-Za-z0-9_.]+)-"
+    r"|(?:^|[^0-9A-Za-z.])(?P<ipv4>" + _OCTET + r"(?:\." + _OCTET + r"){3})(?:$|[^0-9.]|\.$|\.[^0-9])"
+    r"|(?:^|[^0-9A-Za-z:])(?P<ipv6>(?:"
+    + _HEX4
+    + r":){7}"
+    + _HEX4
+    + r"|(?:"
+    + _HEX4
+    + r":){1,6}:(?:"
+    + _HEX4
+    + r"(?::"
+    + _HEX4
+    + r"){0,5})?)(?:$|[^0-9A-Za-z:])"
+)
+_COMPILED = re2.compile(PATTERN)
+_GROUPS = {name: _COMPILED.groupindex[name] for name in ("email", "user", "folder_user", "ipv4", "ipv6")}
+_TAGS = {"email": "email", "user": "user", "folder_user": "user", "ipv4": "ip", "ipv6": "ip"}
+_GENERIC_USERS = frozenset({"shared", "public", "default", "all users", "default user", "guest", "[user"})
+_FILE_SUFFIXES = frozenset(
+    [
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "svg",
+        "webp",
+        "ico",
+        "js",
+        "mjs",
+        "cjs",
+        "ts",
+        "tsx",
+        "jsx",
+        "py",
+        "json",
+        "css",
+        "html",
+        "md",
+        "txt",
+    ]
+)
+_ROBOT_SENDERS = ("noreply@", "no-reply@", "git@")
+
+
+def _keep(kind: str, value: str) -> bool:
+    """Whether a match is left as it is (not personal, or already a placeholder)."""
+    if kind == "email":
+        lowered = value.lower()
+        return lowered.startswith(_ROBOT_SENDERS) or lowered.rsplit(".", 1)[-1] in _FILE_SUFFIXES
+    if kind in ("user", "folder_user"):
+        return value.lower() in _GENERIC_USERS or value.startswith("[")
+    if kind == "ipv6" and (not any(c.isdigit() for c in value) or max(map(len, value.split(":"))) < 3):
+        return True  # `a::b`, `dead::beef`: C++ names, not addresses
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return True
+    return address.is_loopback or address.is_unspecified or str(address) == "255.255.255.255"
+
+
+def anonymize(text: str, key: bytes) -> str:
+    """`text` with e-mails, home-folder user names and IP addresses as keyed placeholders."""
+    if not text:
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    parts: list[bytes] = []
+    pos = done = 0
+    while True:
+        m = _COMPILED.search(data, pos)
+        if m is None:
+            break
+        kind = next(k for k, g in _GROUPS.items() if m.start(g) >= 0)
+        start, end = m.span(_GROUPS[kind])
+        value = data[start:end].decode("utf-8", "surrogatepass")
+        if _keep(kind, value):
+            pos = end
+            continue
+        parts.append(data[done:start])
+        parts.append(f"[{keyed_tag(value, key, _TAGS[kind])}]".encode())
+        done = pos = end
+    if not parts:
+        return text
+    parts.append(data[done:])
+    return b"".join(parts).decode("utf-8", "surrogatepass")
