@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from tracesql.connection import close, open_connection  # noqa: E402
+from tracesql.connection import open_connection  # noqa: E402
 from tracesql.secrets import rules  # noqa: E402
 from tracesql.secrets.columns import redact_arrow  # noqa: E402
 from tracesql.secrets.detector import PATTERN, PREFILTER, candidate_spans, redact_bytes  # noqa: E402
@@ -98,12 +98,11 @@ def main() -> None:
 
     db = WORK / "secrets-traces.duckdb"
     if not db.exists():
-        tcon, _ = open_connection(str(db), wal=False)
-        tcon.execute(
-            f"CREATE TABLE traces AS SELECT * FROM claude_code_traces({string_literal(str(corpus))})"
-        )
-        tcon.execute("CHECKPOINT")
-        close(tcon)
+        with open_connection(str(db), wal=False) as tcon:
+            tcon.execute(
+                f"CREATE TABLE traces AS SELECT * FROM claude_code_traces({string_literal(str(corpus))})"
+            )
+            tcon.execute("CHECKPOINT")
     con = duckdb.connect(str(db), read_only=True)
     table = con.sql("SELECT * FROM traces").to_arrow_table()
     text_mb = (

@@ -12,7 +12,7 @@ import pytest
 
 from tests.readers.parity import CORPUS, needs_corpus
 from tests.secrets.vectors import credentials
-from tracesql.connection import close, open_connection
+from tracesql.connection import open_connection
 from tracesql.secrets.audit import AuditFinding, trace_findings
 from tracesql.secrets.keys import fingerprint
 from tracesql.sqltext import string_literal
@@ -74,11 +74,8 @@ def test_findings_name_the_trace_message_field_and_kind_and_never_the_value():
 
 
 def corpus_findings(path: Path) -> tuple[int, Counter]:
-    con, _state = open_connection()
-    try:
+    with open_connection() as con:
         rows = con.sql(f"SELECT * FROM traces({string_literal(str(path))})").to_arrow_table().to_pylist()
-    finally:
-        close(con)
     return len(rows), Counter(f.kind for row in rows for f in trace_findings(row, KEY))
 
 
