@@ -132,8 +132,8 @@ class FakeLLM:
     def flush_call_log(self, con):
         self.events.append(("flush",))
 
-    def check_configured(self, sql):
-        if any(word in sql for word in self.not_configured):
+    def check_configured(self, aliases):
+        if any(alias in self.not_configured for alias in aliases):
             raise LLMNotConfigured(
                 "LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY"
             )
@@ -170,7 +170,7 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
     write_files(
         project,
         {
-            "models/judged.sql": "select id, 'needs_llm' as marker from {{ ref('raw_events') }}",
+            "models/judged.sql": "select id, llm('x', model := 'needs_llm') as marker from {{ ref('raw_events') }}",
             "models/after_judged.sql": "select * from {{ ref('judged') }}",
         },
     )

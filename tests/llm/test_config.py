@@ -9,7 +9,6 @@ import tracesql
 from tests.llm.conftest import Session, make_config
 from tracesql.errors import ConfigError, LLMNotConfigured
 from tracesql.llm.config import LLMConfig, ModelConfig, ProviderConfig, config_from_env, resolve_model
-from tracesql.llm.names import model_aliases_in
 
 
 def keyed_config(server, tmp_path, env_name="TRACESQL_TEST_MISSING_KEY"):
@@ -22,7 +21,7 @@ def test_missing_api_key_is_reported_before_any_request(server, tmp_path, monkey
     monkeypatch.delenv("TRACESQL_TEST_MISSING_KEY", raising=False)
     s = Session(keyed_config(server, tmp_path))
     with pytest.raises(LLMNotConfigured, match="set the environment variable TRACESQL_TEST_MISSING_KEY"):
-        s.runtime.check_configured("SELECT llm(x, model := 'm') FROM t")
+        s.runtime.check_configured(["m"])
     with pytest.raises(duckdb.Error, match="TRACESQL_TEST_MISSING_KEY"):
         s.rows("SELECT llm('q')")
     assert isinstance(s.runtime.pop_error(), LLMNotConfigured)
@@ -33,7 +32,7 @@ def test_missing_api_key_is_reported_before_any_request(server, tmp_path, monkey
 def test_dry_run_reports_the_missing_key_instead_of_failing(server, tmp_path, monkeypatch):
     monkeypatch.delenv("TRACESQL_TEST_MISSING_KEY", raising=False)
     s = Session(keyed_config(server, tmp_path), dry_run=True)
-    assert s.runtime.check_configured("SELECT llm('q')") == ["m"]
+    assert s.runtime.check_configured([None]) == ["m"]
     s.rows("SELECT llm('q')")
     assert "TRACESQL_TEST_MISSING_KEY" in s.runtime.summary()[0]["not_configured"]
     s.close()
@@ -58,13 +57,6 @@ def test_provider_colon_model_needs_no_alias(server, session):
     s = session()
     s.rows("SELECT llm('q', model := 'fake:some/other-model')")
     assert server.requests[0].body["model"] == "some/other-model"
-
-
-def test_check_configured_finds_aliases_cheaply():
-    assert model_aliases_in("SELECT 1") == []
-    assert model_aliases_in("SELECT llm_render('x', {})") == []
-    assert model_aliases_in("SELECT llm(a, model := 'x'), llm_struct(b, 's', model:='y')") == ["x", "y"]
-    assert model_aliases_in("SELECT llm(a), llm(b, model := 'x')") == ["x", None]
 
 
 def test_bare_connection_uses_environment_defaults(server, tmp_path, monkeypatch):

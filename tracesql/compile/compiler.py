@@ -4,12 +4,12 @@ Two passes, as in dbt. `parse` renders each node once with placeholder relations
 its refs, sources and `config()`; `compile` renders it for real (with `is_incremental()`
 answered from the database) and inlines ephemeral models as CTEs. Every rendered SQL is
 checked by DuckDB's own parser (the arbiter of what runs) and parsed by sqlglot (the tree
-used to find Python-backed functions); a syntax error names the file, line and column.
+used to find Python-backed functions and the LLM models called, calls.py); a syntax error
+names the file, line and column.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tracesql.compile.calls import llm_models, python_functions
 from tracesql.compile.templating import env_var, var_function, var_literal_function
 from tracesql.errors import CompileError, GraphError
 from tracesql.project.nodes import (
@@ -61,6 +62,8 @@ class Compiled:
     sql: str  # ready to run: ephemeral parents inlined as CTEs
     python_functions: set[str]
     is_incremental: bool = False
+    # the model aliases its LLM calls name (None: the default model), ephemeral parents' included
+    llm_models: tuple[str | None, ...] = ()
 
 
 class Compiler:
@@ -81,6 +84,7 @@ class Compiler:
         self.run_started_at = datetime.now(UTC)
         self._compiled: dict[str, Compiled] = {}
         self._ephemeral_sql: dict[str, str] = {}
+        self._ephemeral_llm_models: dict[str, tuple[str | None, ...]] = {}
 
     # -- the parse pass ---------------------------------------------------------------
 
@@ -116,11 +120,19 @@ class Compiler:
         sql = self._render(node, ctx)
         tree = check_sql(sql, node, self.project)
         functions = python_functions(tree, sql)
+        models = list(llm_models(tree, sql))
         ctes = []
         for parent in self._ephemeral_closure(used):
             ctes.append((parent.relation.identifier, self._rendered_ephemeral(parent)))
             functions |= self.project.models[parent.name].python_functions
-        compiled = Compiled(node, inject_ctes(strip_trailing_semicolon(sql), ctes), functions, incremental)
+            models += [m for m in self._ephemeral_llm_models[parent.name] if m not in models]
+        compiled = Compiled(
+            node,
+            inject_ctes(strip_trailing_semicolon(sql), ctes),
+            functions,
+            incremental,
+            tuple(models),
+        )
         self._compiled[node.unique_id] = compiled
         return compiled
 
@@ -139,8 +151,9 @@ class Compiler:
             if error is not None:
                 raise error
             sql = self._render(model, self._context(model, used=[]))
-            check_sql(sql, model, self.project)
+            tree = check_sql(sql, model, self.project)
             self._ephemeral_sql[model.name] = strip_trailing_semicolon(sql)
+            self._ephemeral_llm_models[model.name] = llm_models(tree, sql)
         return self._ephemeral_sql[model.name]
 
     def _ephemeral_closure(self, names: list[str]) -> list[Model]:
@@ -343,21 +356,6 @@ def map_to_source(compiled: str, raw: str, line: int, column: int) -> tuple[int 
     if len(compiled_lines) == len(raw_lines):
         return line, None
     return None, None
-
-
-def python_functions(tree: exp.Expr | None, sql: str) -> set[str]:
-    """Python-backed SQL functions (readers, llm...) the query calls."""
-    from tracesql.connection import python_sql_names
-
-    names = {name.lower() for name in python_sql_names()}
-    if tree is None:  # sqlglot could not parse it: fall back to a textual scan
-        return {name for name in names if re.search(rf"\b{re.escape(name)}\s*\(", sql, re.IGNORECASE)}
-    found = set()
-    for func in tree.find_all(exp.Func):
-        name = func.name if isinstance(func, exp.Anonymous) else func.sql_name()
-        if name.lower() in names:
-            found.add(name.lower())
-    return found
 
 
 def strip_trailing_semicolon(sql: str) -> str:

@@ -341,7 +341,7 @@ class _Execution:
 
     def _check_llm_configured(self, compiled: Compiled) -> None:
         """The LLM layer raises LLMNotConfigured before any call when a model's LLM is not set up."""
-        self.llm.check_configured(compiled.sql)
+        self.llm.check_configured(compiled.llm_models)
 
     def _failure(
         self, node, compiled: Compiled, exc: BaseException, started: float, **facts: Any

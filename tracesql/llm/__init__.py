@@ -1,11 +1,17 @@
 """LLM columns: the llm() SQL functions, their HTTP client, cache and call log.
 
-- config.py      providers, model aliases and settings (profiles.yml)
+- config.py      providers, model aliases and settings (profiles.yml); RunOptions
+- names.py       the SQL functions' names
 - functions.py   the SQL functions and the connection hook
-- runtime.py     per-connection state: chunks of rows to concurrent requests
+- runtime.py     per-connection state: chunks of rows to answers (cache lookups,
+                 in-flight sharing, the network side)
+- jobs.py        one row's request (resolved alias, rendered prompt, schema) and its value
+- lanes.py       the event loop thread and one lane per model alias
+- budget.py      max calls / max tokens, and the dry run's estimates
+- stats.py       per-alias totals and the call-log rows of a run
 - client.py      HTTP through the `openai` client, tracesql's own retries
 - cache.py       the persistent response cache and call log (SQLite)
-- calls.py       call-log rows, per-model totals, the `llm_calls` table
+- calls.py       call-log rows and the `llm_calls` table
 - columns.py     table rows declared once (DuckDB types, the cache's SQLite DDL, migration)
 - structured.py  JSON schema <-> DuckDB type, validation of answers
 - judge.py       score definitions to a judge schema and prompt

@@ -1,5 +1,5 @@
-"""The call log: one row per HTTP attempt or cache hit, per-model totals, and the
-`llm_calls` table written into the project database after a run."""
+"""The call log's rows: one per HTTP attempt or cache hit, the `llm_calls` table written
+into the project database after each model, and the rows of `llm_call_log()`."""
 
 from __future__ import annotations
 
@@ -87,57 +87,3 @@ def record_dicts(records: list[CallRecord]) -> list[dict[str, Any]]:
         row["called_at"] = dt.datetime.fromtimestamp(record.called_at, dt.UTC).replace(tzinfo=None)
         out.append(row)
     return out
-
-
-@dataclass
-class ModelStats:
-    """Totals of one model alias over a run."""
-
-    model_alias: str
-    provider_model: str = ""
-    input_price: float | None = None  # USD per million tokens
-    output_price: float | None = None
-    calls: int = 0  # requests that went over HTTP (retries not counted)
-    attempts: int = 0  # HTTP attempts, retries included
-    cache_hits: int = 0
-    errors: int = 0  # values left NULL because the call failed (after retries / re-asks)
-    truncated: int = 0  # answers cut off at max_tokens
-    budget_skipped: int = 0  # values left NULL because the budget was reached
-    input_tokens: int = 0
-    output_tokens: int = 0
-    would_call: int = 0  # dry-run: calls a real run would make
-    est_input_tokens: int = 0
-    est_output_tokens: int = 0
-    not_configured: str | None = None  # dry-run: why a real run would skip this model
-    latency_ms_total: float = 0.0
-
-    def cost(self, input_tokens: int, output_tokens: int) -> float | None:
-        if self.input_price is None and self.output_price is None:
-            return None
-        return (input_tokens * (self.input_price or 0) + output_tokens * (self.output_price or 0)) / 1_000_000
-
-    def as_dict(self, dry_run: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model_alias": self.model_alias,
-            "provider_model": self.provider_model,
-            "calls": self.calls,
-            "attempts": self.attempts,
-            "cache_hits": self.cache_hits,
-            "errors": self.errors,
-            "truncated": self.truncated,
-            "budget_skipped": self.budget_skipped,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": self.cost(self.input_tokens, self.output_tokens),
-            "mean_latency_ms": round(self.latency_ms_total / self.attempts, 1) if self.attempts else None,
-        }
-        if dry_run:
-            out.update(
-                would_call=self.would_call,
-                est_input_tokens=self.est_input_tokens,
-                est_output_tokens=self.est_output_tokens,
-                est_tokens=self.est_input_tokens + self.est_output_tokens,
-                est_cost_usd=self.cost(self.est_input_tokens, self.est_output_tokens),
-                not_configured=self.not_configured,
-            )
-        return out

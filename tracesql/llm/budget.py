@@ -1,0 +1,74 @@
+"""Before spending: the run's budget (calls and tokens) and the dry run's estimates.
+
+`Budget.admit()` runs when a request gets a slot, before its first HTTP attempt, and
+refuses it (BudgetReached) once `max_calls` requests have started or `max_tokens` tokens
+were used; the value is then NULL and counted as `budget_skipped`. A budget of None is no
+limit; a budget of 0 admits nothing.
+
+A dry run makes no request: `DryRunEstimate.estimate()` counts each distinct request a
+real run would make once, with its input tokens (about 4 characters a token, plus 4 per
+message) and output tokens (the mean of the alias's cached answers, else the request's
+max_tokens, else DEFAULT_OUTPUT_TOKENS).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from tracesql.llm.client import BudgetReached, ChatRequest
+
+DEFAULT_OUTPUT_TOKENS = 256  # dry-run guess when neither history nor max_tokens says more
+
+
+class Budget:
+    """The calls and tokens one run may spend (shared by every alias of the connection)."""
+
+    def __init__(self, max_calls: int | None, max_tokens: int | None) -> None:
+        self.max_calls = max_calls
+        self.max_tokens = max_tokens
+        self.calls_started = 0
+        self.tokens_used = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> None:
+        """Count a request about to start, or refuse it with BudgetReached."""
+        with self._lock:
+            if self.max_calls is not None and self.calls_started >= self.max_calls:
+                raise BudgetReached(f"budget reached: max_calls={self.max_calls}")
+            if self.max_tokens is not None and self.tokens_used >= self.max_tokens:
+                raise BudgetReached(f"budget reached: max_tokens={self.max_tokens}")
+            self.calls_started += 1
+
+    def spend(self, tokens: int) -> None:
+        with self._lock:
+            self.tokens_used += tokens
+
+
+class DryRunEstimate:
+    """The calls a real run would make, and their tokens."""
+
+    def __init__(self, mean_output_tokens: Callable[[str], float | None]) -> None:
+        self._mean_output_tokens = mean_output_tokens  # alias -> mean of its cached answers
+        self._history: dict[str, float | None] = {}
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def estimate(self, request: ChatRequest) -> tuple[int, int] | None:
+        """(input tokens, output tokens) of a request a real run would send; None for one
+        already counted (a repeated request is sent once)."""
+        with self._lock:
+            if request.key in self._seen:
+                return None
+            self._seen.add(request.key)
+        output = self._output_tokens(request.alias)
+        return (
+            request.input_chars() // 4 + 4 * len(request.messages),
+            int(output or request.max_tokens or DEFAULT_OUTPUT_TOKENS),
+        )
+
+    def _output_tokens(self, alias: str) -> float | None:
+        """Mean output tokens of this alias's cached answers (asked once per alias)."""
+        if alias not in self._history:
+            self._history[alias] = self._mean_output_tokens(alias)
+        return self._history[alias]

@@ -1,0 +1,111 @@
+"""One LLM value to compute: the model alias it resolved to, the request a row's arguments
+build, and how an answer becomes the value the SQL function returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracesql.llm import judge, prompts
+from tracesql.llm.cache import CachedResponse
+from tracesql.llm.client import ChatRequest
+from tracesql.llm.config import ModelConfig, ProviderConfig
+from tracesql.llm.structured import OutputSchema, canonical, parse_answer, parse_output_schema
+
+NO_CONTENT = "the answer had no content"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved model alias."""
+
+    alias: str
+    model: ModelConfig
+    provider_name: str
+    provider: ProviderConfig
+
+
+@dataclass
+class Job:
+    """One row's value: index in the chunk, kind (text | json | judge | full), request."""
+
+    index: int
+    kind: str
+    target: Target
+    request: ChatRequest
+    schema: OutputSchema | None
+    cached: CachedResponse | None = None  # a cached answer that failed its schema: re-asked
+
+
+def build_job(
+    index: int,
+    target: Target,
+    kind: str,
+    prompt: str,
+    spec: str | None,
+    variables: str | None,
+    system: str | None,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+) -> Job:
+    """The request for one row: prompts rendered with the row's vars, the schema of a
+    structured or judge call, its system prompt."""
+    if variables is not None:
+        prompt = prompts.render_json_vars(prompt, variables)
+        if system is not None:
+            system = prompts.render_json_vars(system, variables)
+    schema = None
+    if kind == "judge":
+        schema = judge.judge_schema(spec)
+        system = judge.judge_system_prompt(spec) + (f"\n\n{system}" if system else "")
+    elif kind == "json":
+        schema = parse_output_schema(spec)
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    request = ChatRequest.build(
+        target.alias,
+        target.provider_name,
+        target.provider,
+        target.model,
+        messages,
+        temperature,
+        top_p,
+        None if max_tokens is None else int(max_tokens),
+        schema,
+    )
+    return Job(index, kind, target, request, schema)
+
+
+def full_answer(
+    job: Job, response: CachedResponse | None, *, cache_hit: bool = False, error: str | None = None
+) -> str:
+    """What `llm_response()` returns for a row: the answer and how it went, as JSON."""
+    return canonical(
+        {
+            "text": response.content if response else None,
+            "reasoning": response.reasoning if response else None,
+            "finish_reason": response.finish_reason if response else None,
+            "input_tokens": response.input_tokens if response else None,
+            "output_tokens": response.output_tokens if response else None,
+            "cache_hit": cache_hit,
+            "error": error,
+            "request_hash": job.request.key,
+        }
+    )
+
+
+def parse_response(response: CachedResponse, schema: OutputSchema | None) -> tuple[Any, str | None]:
+    """(value, problem): the answer's content, or its JSON checked against the schema."""
+    if schema is None:
+        return response.content, None
+    return parse_answer(response.content, schema)
+
+
+def usable_value(response: CachedResponse, schema: OutputSchema | None) -> tuple[str | None, str | None]:
+    """(the SQL value, problem) of a cached answer; a problem makes it a cache miss."""
+    if schema is None:
+        return response.content, None if response.content is not None else NO_CONTENT
+    value, problem = parse_answer(response.content, schema)
+    return (canonical(value) if problem is None else None), problem

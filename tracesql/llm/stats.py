@@ -1,0 +1,220 @@
+"""What a connection's LLM calls came to: per-alias totals (the run summary) and the
+call-log rows not yet written to `llm_calls`.
+
+Every HTTP attempt and every answer served from the cache is one `CallRecord`; the
+runtime hands them here (and to the cache file, which keeps them for good), and the
+runner writes the rows since the last flush into `llm_calls` after each model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from tracesql.llm.cache import CachedResponse
+from tracesql.llm.calls import CallRecord, write_llm_calls
+from tracesql.llm.client import Attempt, ChatRequest
+from tracesql.llm.jobs import Target
+
+
+@dataclass
+class ModelStats:
+    """Totals of one model alias over a run."""
+
+    model_alias: str
+    provider_model: str = ""
+    input_price: float | None = None  # USD per million tokens
+    output_price: float | None = None
+    calls: int = 0  # requests that went over HTTP (retries not counted)
+    attempts: int = 0  # HTTP attempts, retries included
+    cache_hits: int = 0
+    errors: int = 0  # values left NULL because the call failed (after retries / re-asks)
+    truncated: int = 0  # answers cut off at max_tokens
+    budget_skipped: int = 0  # values left NULL because the budget was reached
+    input_tokens: int = 0
+    output_tokens: int = 0
+    would_call: int = 0  # dry-run: calls a real run would make
+    est_input_tokens: int = 0
+    est_output_tokens: int = 0
+    not_configured: str | None = None  # dry-run: why a real run would skip this model
+    latency_ms_total: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        if self.input_price is None and self.output_price is None:
+            return None
+        return (input_tokens * (self.input_price or 0) + output_tokens * (self.output_price or 0)) / 1_000_000
+
+    def as_dict(self, dry_run: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model_alias": self.model_alias,
+            "provider_model": self.provider_model,
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "cache_hits": self.cache_hits,
+            "errors": self.errors,
+            "truncated": self.truncated,
+            "budget_skipped": self.budget_skipped,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost(self.input_tokens, self.output_tokens),
+            "mean_latency_ms": round(self.latency_ms_total / self.attempts, 1) if self.attempts else None,
+        }
+        if dry_run:
+            out.update(
+                would_call=self.would_call,
+                est_input_tokens=self.est_input_tokens,
+                est_output_tokens=self.est_output_tokens,
+                est_tokens=self.est_input_tokens + self.est_output_tokens,
+                est_cost_usd=self.cost(self.est_input_tokens, self.est_output_tokens),
+                not_configured=self.not_configured,
+            )
+        return out
+
+
+class RunStats:
+    """Per-alias totals and the unflushed call-log rows of one connection (one `run_id`)."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self._lock = threading.Lock()
+        self._models: dict[str, ModelStats] = {}
+        self._rows: list[CallRecord] = []
+
+    def model(self, target: Target) -> ModelStats:
+        """The totals of an alias (created, with its prices, on first use)."""
+        with self._lock:
+            stats = self._models.get(target.alias)
+            if stats is None:
+                model = target.model
+                stats = ModelStats(
+                    target.alias, model.model, model.input_price_per_mtok, model.output_price_per_mtok
+                )
+                self._models[target.alias] = stats
+            return stats
+
+    def summary(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [stats.as_dict(self.dry_run) for stats in self._models.values()]
+
+    # ---- counting -------------------------------------------------------------------------
+    def started(self, target: Target) -> None:
+        """A request was admitted by the budget and goes over HTTP."""
+        with self._lock:
+            self._models[target.alias].calls += 1
+
+    def failed_attempt(self, target: Target, attempt: Attempt) -> None:
+        with self._lock:
+            stats = self._models[target.alias]
+            stats.attempts += 1
+            stats.latency_ms_total += attempt.latency_ms
+
+    def answered(self, target: Target, attempt: Attempt, record: CallRecord) -> None:
+        """The attempt that got an answer (its call-log row kept for the next flush)."""
+        with self._lock:
+            stats = self._models[target.alias]
+            stats.attempts += 1
+            stats.latency_ms_total += attempt.latency_ms
+            stats.input_tokens += attempt.input_tokens or 0
+            stats.output_tokens += attempt.output_tokens or 0
+            stats.truncated += attempt.finish_reason == "length"
+            self._rows.append(record)
+
+    def gave_no_value(self, target: Target, *, budget: bool) -> None:
+        """A value left NULL: refused by the budget, or failed after retries."""
+        with self._lock:
+            if budget:
+                self._models[target.alias].budget_skipped += 1
+            else:
+                self._models[target.alias].errors += 1
+
+    def would_call(self, target: Target, input_tokens: int, output_tokens: int) -> None:
+        """Dry run: a request a real run would send, and its estimated tokens."""
+        with self._lock:
+            stats = self._models[target.alias]
+            stats.would_call += 1
+            stats.est_input_tokens += input_tokens
+            stats.est_output_tokens += output_tokens
+
+    def not_configured(self, target: Target, message: str) -> None:
+        """Dry run: why a real run would skip this alias."""
+        with self._lock:
+            self._models[target.alias].not_configured = message
+
+    # ---- call-log rows --------------------------------------------------------------------
+    def hit_record(
+        self,
+        target: Target,
+        request: ChatRequest,
+        cached: CachedResponse,
+        problem: str | None,
+        project_model: str | None,
+    ) -> CallRecord:
+        """The call-log row of an answer served from the cache (and count the hit)."""
+        with self._lock:
+            self._models[target.alias].cache_hits += 1
+        return CallRecord(
+            self.run_id,
+            time.time(),
+            project_model,
+            target.alias,
+            target.provider_name,
+            target.model.model,
+            request.key,
+            0,
+            True,
+            None,
+            cached.input_tokens,
+            cached.output_tokens,
+            None,
+            cached.finish_reason,
+            problem,
+            0.0,
+        )
+
+    def attempt_record(
+        self, target: Target, request: ChatRequest, attempt: Attempt, project_model: str | None
+    ) -> CallRecord:
+        """The call-log row of one HTTP attempt (with its cost, when prices are set)."""
+        stats = self._models[target.alias]
+        cost = (
+            stats.cost(attempt.input_tokens or 0, attempt.output_tokens or 0)
+            if attempt.status_code == 200
+            else None
+        )
+        return CallRecord(
+            self.run_id,
+            time.time(),
+            project_model,
+            target.alias,
+            target.provider_name,
+            target.model.model,
+            request.key,
+            attempt.attempt,
+            False,
+            attempt.status_code,
+            attempt.input_tokens,
+            attempt.output_tokens,
+            attempt.latency_ms,
+            attempt.finish_reason,
+            attempt.error,
+            cost,
+        )
+
+    def keep(self, records: list[CallRecord]) -> None:
+        """Rows for the next flush into `llm_calls`."""
+        with self._lock:
+            self._rows.extend(records)
+
+    def flush(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Write the rows since the last flush into `llm_calls` (outside any query)."""
+        with self._lock:
+            rows, self._rows = self._rows, []  # the cache file keeps them; memory need not
+        if not rows and self.dry_run:
+            return 0
+        return write_llm_calls(con, rows)
