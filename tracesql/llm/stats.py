@@ -158,23 +158,19 @@ class RunStats:
         """The call-log row of an answer served from the cache (and count the hit)."""
         with self._lock:
             self._models[target.alias].cache_hits += 1
-        return CallRecord(
-            self.run_id,
-            time.time(),
+        return self._record(
+            target,
+            request,
             project_model,
-            target.alias,
-            target.provider_name,
-            target.model.model,
-            request.key,
-            0,
-            True,
-            None,
-            cached.input_tokens,
-            cached.output_tokens,
-            None,
-            cached.finish_reason,
-            problem,
-            0.0,
+            attempt=0,
+            cache_hit=True,
+            status_code=None,
+            input_tokens=cached.input_tokens,
+            output_tokens=cached.output_tokens,
+            latency_ms=None,
+            finish_reason=cached.finish_reason,
+            error=problem,
+            cost_usd=0.0,
         )
 
     def attempt_record(
@@ -187,23 +183,33 @@ class RunStats:
             if attempt.status_code == 200
             else None
         )
-        return CallRecord(
-            self.run_id,
-            time.time(),
+        return self._record(
+            target,
+            request,
             project_model,
-            target.alias,
-            target.provider_name,
-            target.model.model,
-            request.key,
-            attempt.attempt,
-            False,
-            attempt.status_code,
-            attempt.input_tokens,
-            attempt.output_tokens,
-            attempt.latency_ms,
-            attempt.finish_reason,
-            attempt.error,
-            cost,
+            attempt=attempt.attempt,
+            cache_hit=False,
+            status_code=attempt.status_code,
+            input_tokens=attempt.input_tokens,
+            output_tokens=attempt.output_tokens,
+            latency_ms=attempt.latency_ms,
+            finish_reason=attempt.finish_reason,
+            error=attempt.error,
+            cost_usd=cost,
+        )
+
+    def _record(
+        self, target: Target, request: ChatRequest, project_model: str | None, **outcome: Any
+    ) -> CallRecord:
+        return CallRecord(
+            run_id=self.run_id,
+            called_at=time.time(),
+            project_model=project_model,
+            model_alias=target.alias,
+            provider=target.provider_name,
+            provider_model=target.model.model,
+            request_hash=request.key,
+            **outcome,
         )
 
     def keep(self, records: list[CallRecord]) -> None:
