@@ -9,8 +9,10 @@ new subpackage with a subclass, listed in `registry.FORMATS`.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 import orjson
 
 from tracesql.readers import messages as msgs
+from tracesql.readers.options import ReadOptions
 from tracesql.readers.timestamps import TimeRange
 
 MAX_INT64 = 2**63 - 1
@@ -26,7 +29,7 @@ MAX_INT64 = 2**63 - 1
 @dataclass
 class Diagnostic:
     source_kind: str
-    path: str
+    path: str  # as shown: bytes of a name that is not UTF-8 escaped as \xNN (see shown_path)
     line: int | None
     severity: str  # "warning": the row is kept; "skip": the file gave no row
     reason: str
@@ -36,30 +39,112 @@ class Diagnostic:
         return f"{where}: {self.reason}"
 
 
+def shown_path(path: str) -> str:
+    """A path as text that can be stored and printed: a file name that is not valid UTF-8
+    reaches Python with its bad bytes as lone surrogates (surrogateescape); those become
+    `\\xNN`, so the name stays recognisable and the row and its diagnostics can be stored."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return (
+            "".join(f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in path)
+            .encode("utf-8", "replace")
+            .decode("utf-8")
+        )
+
+
+class DiagnosticLog:
+    """The diagnostics of a read, at most `cap` listed per file: the rest are counted and
+    told in one more diagnostic when the file is done (junk costs O(1), not O(lines))."""
+
+    def __init__(self, cap: int) -> None:
+        self.items: list[Diagnostic] = []
+        self.cap = cap
+        self.listed = 0
+        self.unlisted = 0
+        self.last: Diagnostic | None = None
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        if diagnostic.severity == "skip" or self.listed < self.cap:
+            self.items.append(diagnostic)
+            self.listed += 1
+            self.last = diagnostic
+        else:
+            self.unlisted += 1
+
+    def end_file(self) -> None:
+        if self.unlisted and self.last is not None:
+            # before the file's verdict (a skip), which stays its last word
+            at = len(self.items) - 1 if self.items[-1].severity == "skip" else len(self.items)
+            self.items.insert(
+                at,
+                Diagnostic(
+                    self.last.source_kind,
+                    self.last.path,
+                    None,
+                    "warning",
+                    f"{self.unlisted} more diagnostics for this file not listed "
+                    f"(the first {self.cap} are; max_diagnostics sets how many)",
+                ),
+            )
+        self.listed = self.unlisted = 0
+        self.last = None
+
+
 class ReadContext:
     """What a reader may use while it reads one file: where it is, options, and the
-    diagnostics sink. `shared` holds per-scan state a reader builds once (indexes)."""
+    diagnostics sink. `shared` holds per-scan state a reader builds once (indexes).
+    `size` is the file's size when it was discovered: nothing past it is read."""
 
-    def __init__(self, source_kind: str, root: str, options: dict | None = None, shared: dict | None = None):
+    def __init__(
+        self,
+        source_kind: str,
+        root: str,
+        options: ReadOptions | None = None,
+        shared: dict | None = None,
+        log: DiagnosticLog | None = None,
+    ):
         self.source_kind = source_kind
         self.root = root
-        self.options = options or {}
+        self.options = options or ReadOptions()
         self.shared = shared if shared is not None else {}
         self.path = ""
-        self.diagnostics: list[Diagnostic] = []
+        self.size: int | None = None
+        self.log = log or DiagnosticLog(self.options.max_diagnostics)
         self.skipped = False
 
-    def for_file(self, path: str) -> ReadContext:
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.log.items
+
+    @diagnostics.setter
+    def diagnostics(self, items: list[Diagnostic]) -> None:
+        self.log.items = items
+
+    def for_file(self, path: str, size: int | None = None) -> ReadContext:
+        self.log.end_file()
         self.path = path
+        self.size = size
         self.skipped = False
         return self
 
+    def end_file(self) -> None:
+        self.log.end_file()
+
+    def for_format(self, source_kind: str, shared: dict) -> ReadContext:
+        """A context for another format's reader on the same file (`traces()`), writing to
+        the same diagnostics."""
+        sub = ReadContext(source_kind, self.root, self.options, shared, self.log)
+        sub.path, sub.size = self.path, self.size
+        return sub
+
     def warn(self, reason: str, line: int | None = None) -> None:
-        self.diagnostics.append(Diagnostic(self.source_kind, self.path, line, "warning", reason))
+        self.log.add(Diagnostic(self.source_kind, shown_path(self.path), line, "warning", reason))
 
     def skip(self, reason: str, line: int | None = None) -> None:
         self.skipped = True
-        self.diagnostics.append(Diagnostic(self.source_kind, self.path, line, "skip", reason))
+        self.log.add(Diagnostic(self.source_kind, shown_path(self.path), line, "skip", reason))
 
 
 @dataclass
@@ -110,7 +195,9 @@ class Trace:
             if -MAX_INT64 <= total <= MAX_INT64:  # beyond BIGINT is not a token count
                 setattr(self, attr, total)
 
-    def to_row(self, ordinal: int = 0) -> dict:
+    def to_row(self, ordinal: int = 0, warn: Callable[[str], None] | None = None) -> dict:
+        """The row. A source_meta value JSON cannot hold (an integer beyond 64 bits, a NaN)
+        is stored as text or null, and `warn` is told."""
         started, ended = self.started_at, self.ended_at
         started_raw, ended_raw = self.started_at_raw, self.ended_at_raw
         if started is None and started_raw is None:
@@ -125,7 +212,7 @@ class Trace:
         return {
             "trace_id": self.trace_id,
             "source_kind": self.source_kind,
-            "source_path": self.source_path,
+            "source_path": shown_path(self.source_path),
             "root_session_id": self.root_session_id,
             "agent_id": self.agent_id,
             "is_sidechain": bool(self.is_sidechain),
@@ -135,7 +222,7 @@ class Trace:
             "started_at": started,
             "ended_at": ended,
             "messages": self.messages,
-            "source_meta": orjson.dumps(meta, option=orjson.OPT_NON_STR_KEYS, default=str).decode(),
+            "source_meta": json_text(meta, warn),
             "message_count": len(self.messages),
             "tool_call_count": msgs.tool_call_count(self.messages),
             "final_assistant_message": msgs.final_assistant_message(self.messages),
@@ -146,6 +233,49 @@ class Trace:
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
         }
+
+
+def json_text(value: Any, warn: Callable[[str], None] | None = None) -> str:
+    """JSON text of a value read from a trace. orjson refuses integers beyond 64 bits and
+    lone surrogates; then such integers become strings, non-finite numbers null and lone
+    surrogates U+FFFD, and `warn` says so."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    changed: list[str] = []
+    text = json.dumps(jsonable(value, changed), sort_keys=False, ensure_ascii=False, default=str)
+    if warn is not None and changed:
+        warn(f"source_meta: {changed[0]}" + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""))
+    return text
+
+
+def jsonable(value: Any, changed: list[str]) -> Any:
+    """`value` with what strict JSON cannot hold replaced (see json_text); `changed` lists each change."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            changed.append("a lone surrogate in a string was replaced with U+FFFD")
+            return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**64:
+            return value
+        changed.append(f"an integer of {len(str(abs(value)))} digits was kept as a string")
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        changed.append(f"a non-finite number ({value}) was stored as null")
+        return None
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): jsonable(v, changed) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, changed) for v in value]
+    return value
 
 
 def trace_key(source_path: str, trace_id: str, ordinal: int = 0) -> str:
@@ -191,6 +321,18 @@ class TraceReader:
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         raise NotImplementedError
+
+
+def prepare_safely(reader: TraceReader, root: str, recursive: bool, ctx: ReadContext) -> None:
+    """`reader.prepare`, whose failure (a bad index) costs its metadata, never the read."""
+    path, size = ctx.path, ctx.size
+    try:
+        reader.prepare(root, recursive, ctx)
+    except RecursionError:
+        ctx.warn(f"{reader.name}: per-read index nested too deeply; not used")
+    except Exception as exc:
+        ctx.warn(f"{reader.name}: building the per-read index failed ({type(exc).__name__}: {exc}); not used")
+    ctx.path, ctx.size = path, size
 
 
 def expand(path: str) -> str:

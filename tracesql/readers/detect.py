@@ -8,14 +8,14 @@ skipped with a diagnostic that says so.
 
 from __future__ import annotations
 
-from tracesql.readers.base import ReadContext, Trace, TraceReader
+from tracesql.readers.base import ReadContext, Trace, TraceReader, prepare_safely
+from tracesql.readers.files import read_at_most
 
 HEAD_BYTES = 64 * 1024
 
 
-def read_head(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(HEAD_BYTES)
+def read_head(path: str, size: int | None = None) -> bytes:
+    return read_at_most(path, HEAD_BYTES if size is None else min(size, HEAD_BYTES))
 
 
 class AutoReader(TraceReader):
@@ -41,7 +41,7 @@ class AutoReader(TraceReader):
 
     def detect(self, path: str, relpath: str, head: bytes) -> TraceReader | None:
         for reader in self.formats:
-            if reader.accepts(relpath) is None and reader.sniff(path, head):
+            if reader.accepts(relpath) is None and _claims(reader, path, head):
                 return reader
         return None
 
@@ -53,7 +53,10 @@ class AutoReader(TraceReader):
             if reason and not reason.startswith("not a .json"):
                 return reason
         for reader in self.formats:
-            reason = reader.explain(path, head)
+            try:
+                reason = reader.explain(path, head)
+            except Exception:
+                reason = None
             if reason:
                 return reason
         return "not a trace in any known format"
@@ -61,7 +64,7 @@ class AutoReader(TraceReader):
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         relpath = path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
         try:
-            head = read_head(path)
+            head = read_head(path, ctx.size)
         except OSError as exc:
             ctx.skip(f"cannot read file: {exc.strerror or exc}")
             return []
@@ -69,11 +72,20 @@ class AutoReader(TraceReader):
         if reader is None:
             ctx.skip(self.why_not_a_trace(path, relpath, head))
             return []
-        sub = ReadContext(reader.name, ctx.root, ctx.options, ctx.shared.setdefault(reader.name, {}))
+        shared = ctx.shared.setdefault(reader.name, {})
         if reader.name not in self.prepared:
             self.prepared.add(reader.name)
-            reader.prepare(self.root, self.recursive, sub)
-        sub.for_file(path)
+            prepare_safely(reader, self.root, self.recursive, ctx.for_format(reader.name, shared))
+        sub = ctx.for_format(reader.name, shared)
         traces = reader.read_file(path, sub)
-        ctx.diagnostics.extend(sub.diagnostics)
+        ctx.skipped = sub.skipped
         return traces
+
+
+def _claims(reader: TraceReader, path: str, head: bytes) -> bool:
+    """A sniffer that fails on an odd first record (a `type` that is a list...) does not
+    claim the file, and cannot fail the read."""
+    try:
+        return bool(reader.sniff(path, head))
+    except Exception:
+        return False

@@ -1,7 +1,8 @@
 """Finding trace files under a folder, ourselves, so nothing is dropped silently.
 
 DuckDB's glob() quietly leaves out broken symlinks; this walk reports them, and also
-FIFOs, sockets and unreadable folders, as diagnostics instead of hanging or aborting.
+FIFOs, sockets, unreadable folders and folder symlinks that lead out of the folder being
+read, as diagnostics instead of hanging, aborting or wandering off.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import glob as globlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from tracesql.errors import ReaderError
-from tracesql.readers.base import Diagnostic, expand
+from tracesql.readers.base import Diagnostic, expand, shown_path
 
 _GLOB_CHARS = set("*?[")
 
@@ -24,10 +26,12 @@ class FoundFile:
     relpath: str  # POSIX, relative to the root (the file name when the root is a file)
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
 
 
 def discover(
-    root: str, pattern: str, recursive: bool, source_kind: str
+    root: str, pattern: str, recursive: bool, source_kind: str, follow_symlinks: bool = False
 ) -> tuple[str, list[FoundFile], list[Diagnostic]]:
     """Return (resolved root folder, matching files sorted by relative path, diagnostics)."""
     diagnostics: list[Diagnostic] = []
@@ -37,17 +41,40 @@ def discover(
     if not os.path.exists(full) and not os.path.islink(full):
         if _GLOB_CHARS & set(root):
             return _from_glob(full, source_kind, diagnostics)
-        raise ReaderError(f"trace folder not found: {full}", path=full)
+        raise ReaderError(f"trace folder not found: {shown_path(full)}", path=shown_path(full))
     if not os.path.isdir(full):
         found = _stat_file(full, os.path.basename(full), source_kind, diagnostics)
         return os.path.dirname(full), ([found] if found else []), diagnostics
     files: list[FoundFile] = []
-    _walk(full, "", pattern, recursive, source_kind, files, diagnostics, set())
+    for entry, rel in walk(full, recursive, follow_symlinks, source_kind, diagnostics):
+        if fnmatchcase(entry.name, pattern):
+            if _is_dir(entry):
+                if recursive:
+                    continue
+                diagnostics.append(
+                    Diagnostic(
+                        source_kind,
+                        shown_path(entry.path),
+                        None,
+                        "skip",
+                        "matches the pattern but is a folder",
+                    )
+                )
+                continue
+            found = _stat_file(entry.path, rel, source_kind, diagnostics)
+            if found:
+                files.append(found)
     files.sort(key=lambda f: f.relpath)
     if not files and not diagnostics:
         where = "under" if recursive else "directly in"
         diagnostics.append(
-            Diagnostic(source_kind, full, None, "skip", f"no files match {pattern!r} {where} {full}")
+            Diagnostic(
+                source_kind,
+                shown_path(full),
+                None,
+                "skip",
+                f"no files match {pattern!r} {where} {shown_path(full)}",
+            )
         )
     return full, files, diagnostics
 
@@ -64,69 +91,89 @@ def _from_glob(pattern_path: str, source_kind: str, diagnostics: list[Diagnostic
         if found:
             files.append(found)
     if not files and not diagnostics:
-        diagnostics.append(Diagnostic(source_kind, pattern_path, None, "skip", "no files match this glob"))
+        diagnostics.append(
+            Diagnostic(source_kind, shown_path(pattern_path), None, "skip", "no files match this glob")
+        )
     return base, files, diagnostics
 
 
-def _walk(
-    folder: str,
-    prefix: str,
-    pattern: str,
-    recursive: bool,
-    source_kind: str,
-    files: list[FoundFile],
-    diagnostics: list[Diagnostic],
-    seen: set[tuple[int, int]],
-) -> None:
-    try:
-        st = os.stat(folder)
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            return
-        seen.add(key)
-        entries = list(os.scandir(folder))
-    except OSError as exc:
-        diagnostics.append(
-            Diagnostic(source_kind, folder, None, "skip", f"cannot list folder: {exc.strerror or exc}")
-        )
-        return
-    for entry in entries:
-        rel = f"{prefix}{entry.name}"
+def walk(
+    root: str, recursive: bool, follow_symlinks: bool, source_kind: str, diagnostics: list[Diagnostic]
+) -> Iterator[tuple[os.DirEntry, str]]:
+    """Every entry under `root` with its POSIX path relative to it, folders included, in
+    no particular order. Iterative (any depth); each folder is entered once (symlink
+    loops end); a folder symlink that leads outside `root` is not followed unless
+    `follow_symlinks` (a link to / would otherwise read the whole machine)."""
+    inside = os.path.realpath(root)
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
         try:
-            is_dir = entry.is_dir(follow_symlinks=True)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            if recursive:
-                _walk(entry.path, rel + "/", pattern, recursive, source_kind, files, diagnostics, seen)
-            elif fnmatchcase(entry.name, pattern):
-                diagnostics.append(
-                    Diagnostic(source_kind, entry.path, None, "skip", "matches the pattern but is a folder")
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            diagnostics.append(
+                Diagnostic(
+                    source_kind,
+                    shown_path(folder),
+                    None,
+                    "skip",
+                    f"cannot list folder: {exc.strerror or exc}",
                 )
+            )
             continue
-        if not fnmatchcase(entry.name, pattern):
-            continue
-        found = _stat_file(entry.path, rel, source_kind, diagnostics)
-        if found:
-            files.append(found)
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            yield entry, rel
+            if not recursive or not _is_dir(entry):
+                continue
+            if not follow_symlinks and entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if target != inside and not target.startswith(inside.rstrip(os.sep) + os.sep):
+                    diagnostics.append(
+                        Diagnostic(
+                            source_kind,
+                            shown_path(entry.path),
+                            None,
+                            "skip",
+                            f"folder symlink to {shown_path(target)}, outside the folder being read: not followed "
+                            "(follow_symlinks := true follows it)",
+                        )
+                    )
+                    continue
+            stack.append((entry.path, rel + "/"))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
 
 
 def _stat_file(path: str, rel: str, source_kind: str, diagnostics: list[Diagnostic]) -> FoundFile | None:
+    shown = shown_path(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
         target = os.readlink(path) if os.path.islink(path) else "?"
         diagnostics.append(
-            Diagnostic(source_kind, path, None, "skip", f"broken symlink (points to {target})")
+            Diagnostic(source_kind, shown, None, "skip", f"broken symlink (points to {shown_path(target)})")
         )
         return None
     except OSError as exc:
         diagnostics.append(
-            Diagnostic(source_kind, path, None, "skip", f"cannot stat file: {exc.strerror or exc}")
+            Diagnostic(source_kind, shown, None, "skip", f"cannot stat file: {exc.strerror or exc}")
         )
         return None
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
-        diagnostics.append(Diagnostic(source_kind, path, None, "skip", f"cannot read: {kind}"))
+        diagnostics.append(Diagnostic(source_kind, shown, None, "skip", f"cannot read: {kind}"))
         return None
-    return FoundFile(path, rel, st.st_size, st.st_mtime_ns)
+    return FoundFile(path, rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)

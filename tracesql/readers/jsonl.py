@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tracesql.readers.files import open_regular
+
 if TYPE_CHECKING:
     from tracesql.readers.base import ReadContext
 
@@ -64,9 +66,11 @@ def first_record(head: bytes) -> dict | None:
 
 
 def read_bytes(path: str, ctx: ReadContext) -> bytes | None:
+    """The file's bytes, no more than its discovered size (see files.py); None with a
+    `skip` when it cannot be read."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        with open_regular(path) as fh:
+            return fh.read(-1 if ctx.size is None else ctx.size)
     except OSError as exc:
         ctx.skip(f"cannot read file: {exc.strerror or exc}")
         return None

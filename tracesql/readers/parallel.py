@@ -4,14 +4,18 @@ Python's GIL would keep it on one core).
 Workers are forked from the reading process for each big read, so they start in
 milliseconds with every module already imported, and exit when the read is done: a
 parsed batch leaves a worker holding memory the allocator keeps, which would otherwise
-sit beside DuckDB's own while it loads the rows. Set TRACESQL_WORKERS=1 to parse
-in-process. Any failure of the pool falls back to parsing in-process.
+sit beside DuckDB's own while it loads the rows. A worker also exits on its own within
+half a second of its parent's death (a killed run leaves no parsers behind). Set
+TRACESQL_WORKERS=1 to parse in-process. Any failure of the pool falls back to parsing
+in-process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from tracesql.readers.scan import BatchJob, Part
 
 MIN_PARALLEL_BYTES = 8 << 20  # below this, forking workers costs more than it saves
+PARENT_CHECK_SECONDS = 0.5
 
 
 def workers() -> int:
@@ -39,10 +44,26 @@ def _parse(job: BatchJob, index: int, batch: list[FoundFile]) -> Part:
     return job.parse(index, batch)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a thread that ends the worker once its parent is gone (then the
+    worker is re-parented, and getppid() changes). Polling works whichever thread of the
+    parent forked it, which PR_SET_PDEATHSIG does not."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tracesql-parent-watch", daemon=True).start()
+
+
 def map_batches(job: BatchJob, batches: list[list[FoundFile]]) -> Iterator[Part]:
     """Parse batches in worker processes (each writes its own Parquet part), in order."""
     pool = ProcessPoolExecutor(
-        max_workers=min(workers(), len(batches)), mp_context=multiprocessing.get_context("fork")
+        max_workers=min(workers(), len(batches)),
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
     )
     try:
         futures = [pool.submit(_parse, job, i, b) for i, b in enumerate(batches)]

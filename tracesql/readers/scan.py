@@ -25,10 +25,11 @@ import pyarrow.parquet as pq
 
 from tracesql.errors import ReaderError
 from tracesql.readers import parallel
-from tracesql.readers.base import Diagnostic, ReadContext, TraceReader
+from tracesql.readers.base import Diagnostic, ReadContext, TraceReader, prepare_safely, shown_path
 from tracesql.readers.discover import FoundFile, discover
+from tracesql.readers.options import ReadOptions
 from tracesql.readers.registry import get_reader
-from tracesql.readers.schema import TRACE_SCHEMA
+from tracesql.readers.schema import TRACE_SCHEMA, conform_row
 
 BATCH_BYTES = 8 * 1024 * 1024  # most source bytes in one batch (one Parquet part)
 
@@ -45,6 +46,7 @@ class ScanOptions:
     partition_index: int | None = None
     partition_count: int | None = None
     strict: bool = False
+    read: ReadOptions = field(default_factory=ReadOptions)
 
 
 @dataclass
@@ -87,12 +89,14 @@ def plan(opts: ScanOptions) -> tuple[TraceReader, str, list[FoundFile], list[Dia
     reader = get_reader(opts.source_kind)
     root = resolve_root(opts, reader)
     pattern = opts.file_pattern or reader.default_pattern
-    root_dir, files, diagnostics = discover(root, pattern, opts.recursive, reader.name)
+    root_dir, files, diagnostics = discover(
+        root, pattern, opts.read.recursive, reader.name, opts.read.follow_symlinks
+    )
     kept = []
     for f in files:
         reason = reader.accepts(f.relpath)
         if reason:
-            diagnostics.append(Diagnostic(reader.name, f.path, None, "skip", reason))
+            diagnostics.append(Diagnostic(reader.name, shown_path(f.path), None, "skip", reason))
         else:
             kept.append(f)
     if opts.max_traces is not None and opts.max_traces < 0:
@@ -110,12 +114,46 @@ def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext) -> list:
     except RecursionError:
         ctx.skip("JSON nested too deeply to process")
         return []
+    except MemoryError:
+        ctx.skip("out of memory while reading this file")
+        return []
     except Exception as exc:  # a reader bug must cost one file, never the whole read
         ctx.skip(f"reader error: {type(exc).__name__}: {exc}")
         return []
     if not traces and not ctx.skipped:
         ctx.skip("no traces in this file")
     return traces
+
+
+def file_table(traces: list, ctx: ReadContext, limit: int | None = None) -> pa.Table | None:
+    """One file's traces as Arrow rows. Whatever goes wrong here (a value Arrow cannot
+    hold, a bug in building a row) costs that file at most: values that cannot be stored
+    become text or NULL with a warning, and only if that fails too is the file skipped."""
+    if limit is not None:
+        traces = traces[:limit]
+    try:
+        seen: dict[str, int] = {}
+        rows = []
+        for t in traces:
+            n = seen.get(t.trace_id, 0)
+            seen[t.trace_id] = n + 1
+            rows.append(t.to_row(n, ctx.warn))
+        del traces
+        try:
+            return pa.Table.from_pylist(rows, schema=TRACE_SCHEMA)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError, UnicodeError):
+            pass
+        problems: list[str] = []
+        rows = [conform_row(row, problems) for row in rows]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            ctx.warn(f"a value could not be stored as read: {problems[0]}{more}")
+        return pa.Table.from_pylist(rows, schema=TRACE_SCHEMA)
+    except RecursionError:
+        ctx.skip("a value in this file is nested too deeply to store")
+    except Exception as exc:
+        ctx.skip(f"a value in this file cannot be stored: {type(exc).__name__}: {exc}")
+    return None
 
 
 def check_strict(opts: ScanOptions, diagnostics: list[Diagnostic]) -> None:
@@ -134,8 +172,9 @@ def run_scan(opts: ScanOptions, out_dir: str, planned: tuple | None = None) -> S
     """
     reader, root_dir, files, diagnostics = planned if planned is not None else plan(opts)
     diagnostics = list(diagnostics)
-    ctx = ReadContext(reader.name, root_dir, {"recursive": opts.recursive})
-    reader.prepare(root_dir, opts.recursive, ctx)
+    ctx = ReadContext(reader.name, root_dir, opts.read)
+    prepare_safely(reader, root_dir, opts.read.recursive, ctx)
+    ctx.end_file()
     diagnostics.extend(ctx.diagnostics)
     job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -173,7 +212,7 @@ class BatchJob:
 
     source_kind: str
     root_dir: str
-    options: dict
+    options: ReadOptions
     shared: dict
     out_dir: str
 
@@ -193,43 +232,21 @@ class BatchJob:
     def _parse(self, index: int, files: list[FoundFile], limit: int | None) -> Part:
         reader = get_reader(self.source_kind)
         ctx = ReadContext(self.source_kind, self.root_dir, self.options, self.shared)
-        per_file: list[tuple[FoundFile, list[dict]]] = []
+        tables: list[pa.Table] = []
         count = 0
         for f in files:
             if limit is not None and count >= limit:
                 break
-            ctx.for_file(f.path)
-            traces = read_one(reader, f, ctx)
-            if limit is not None:
-                traces = traces[: limit - count]
-            seen: dict[str, int] = {}
-            rows = []
-            for t in traces:
-                n = seen.get(t.trace_id, 0)
-                seen[t.trace_id] = n + 1
-                rows.append(t.to_row(n))
-            per_file.append((f, rows))
-            count += len(rows)
-        table = to_table(per_file, ctx)
+            ctx.for_file(f.path, f.size)
+            table = file_table(read_one(reader, f, ctx), ctx, None if limit is None else limit - count)
+            if table is not None and table.num_rows:
+                tables.append(table)
+                count += table.num_rows
+        ctx.end_file()
+        table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
         path = os.path.join(self.out_dir, f"part-{index:05d}.parquet")
         write_part(table, path)
         return Part(path, table.num_rows, ctx.diagnostics)
-
-
-def to_table(per_file: list[tuple[FoundFile, list[dict]]], ctx: ReadContext) -> pa.Table:
-    """Rows to Arrow. Should a value be one Arrow cannot hold, only its file is skipped."""
-    try:
-        return pa.Table.from_pylist([r for _, rows in per_file for r in rows], schema=TRACE_SCHEMA)
-    except (pa.ArrowException, ValueError, TypeError, OverflowError, UnicodeError):
-        pass
-    tables = []
-    for f, rows in per_file:
-        try:
-            tables.append(pa.Table.from_pylist(rows, schema=TRACE_SCHEMA))
-        except (pa.ArrowException, ValueError, TypeError, OverflowError, UnicodeError) as exc:
-            ctx.for_file(f.path)
-            ctx.skip(f"a value in this file cannot be stored: {type(exc).__name__}: {exc}")
-    return pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
 
 
 def make_batches(files: list[FoundFile], workers: int) -> list[list[FoundFile]]:

@@ -7,6 +7,8 @@ in name and order; the rest are tracesql's additions.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pyarrow as pa
 
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -68,3 +70,51 @@ TRACE_SCHEMA = pa.schema(
         ("cache_write_tokens", pa.int64()),
     ]
 )
+
+
+def conform_row(row: dict, problems: list[str]) -> dict:
+    """A row whose values all fit TRACE_SCHEMA: a string that cannot be encoded (lone
+    surrogates) is escaped, a number out of its column's range or a value of the wrong
+    kind becomes text where the column is text and NULL elsewhere. `problems` says what
+    changed, by column."""
+    return {f.name: _conform(row.get(f.name), f.type, f.name, problems) for f in TRACE_SCHEMA}
+
+
+_INT_RANGES = {pa.int32(): 2**31, pa.int64(): 2**63}
+
+
+def _conform(value: object, kind: pa.DataType, where: str, problems: list[str]) -> object:
+    if value is None:
+        return None
+    if pa.types.is_string(kind):
+        if not isinstance(value, str):
+            problems.append(f"{where}: a {type(value).__name__} stored as text")
+            value = str(value)
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            problems.append(f"{where}: text that is not valid Unicode escaped")
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if pa.types.is_integer(kind):
+        bound = _INT_RANGES.get(kind, 2**63)
+        if isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound:
+            return value
+        problems.append(f"{where}: {str(value)[:40]} does not fit the column; NULL")
+        return None
+    if pa.types.is_boolean(kind):
+        return value if isinstance(value, bool) else None
+    if pa.types.is_timestamp(kind):
+        return value if isinstance(value, datetime) and value.tzinfo is not None else None
+    if pa.types.is_list(kind):
+        if not isinstance(value, list):
+            problems.append(f"{where}: not a list; NULL")
+            return None
+        item = kind.value_type
+        return [_conform(v, item, where, problems) for v in value]
+    if pa.types.is_struct(kind):
+        if not isinstance(value, dict):
+            problems.append(f"{where}: not an object; NULL")
+            return None
+        return {f.name: _conform(value.get(f.name), f.type, f"{where}.{f.name}", problems) for f in kind}
+    return value

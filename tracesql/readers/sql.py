@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - DuckDB 1.x
 
 from tracesql.errors import TracesqlError
 from tracesql.readers.base import Diagnostic
+from tracesql.readers.options import read_options
 from tracesql.readers.registry import READERS, get_reader
 from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan
 
@@ -33,7 +34,8 @@ SCAN_UDF = "__tracesql_scan"
 DIAG_UDF = "__tracesql_diagnostics"
 MACRO_PARAMS = (
     "path := NULL, file_pattern := NULL, recursive := true, max_traces := NULL, shuffle := false, "
-    "seed := 0, partition_index := NULL, partition_count := NULL, strict := false"
+    "seed := 0, partition_index := NULL, partition_count := NULL, strict := false, follow_symlinks := false, "
+    "max_line_bytes := NULL, max_diagnostics := NULL, off_path_warning := NULL"
 )
 DIAGNOSTIC_TYPE = (
     "STRUCT(scan INTEGER, source_kind VARCHAR, path VARCHAR, line BIGINT, severity VARCHAR, reason VARCHAR)[]"
@@ -80,20 +82,41 @@ class ScanStore:
 def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
     """Register the scan UDF, one macro per reader, traces(), trace_diagnostics(), message_text()."""
 
-    def scan_udf(kind, path, pattern, recursive, max_traces, shuffle, seed, pidx, pcount, strict):
-        opts = ScanOptions(
-            source_kind=kind,
-            path=path,
-            file_pattern=pattern,
-            recursive=True if recursive is None else bool(recursive),
-            max_traces=None if max_traces is None else int(max_traces),
-            shuffle=bool(shuffle),
-            seed=0 if seed is None else int(seed),
-            partition_index=None if pidx is None else int(pidx),
-            partition_count=None if pcount is None else int(pcount),
-            strict=bool(strict),
-        )
+    def scan_udf(
+        kind,
+        path,
+        pattern,
+        recursive,
+        max_traces,
+        shuffle,
+        seed,
+        pidx,
+        pcount,
+        strict,
+        follow,
+        line,
+        diags,
+        off,
+    ):
         try:
+            opts = ScanOptions(
+                source_kind=kind,
+                path=path,
+                file_pattern=pattern,
+                max_traces=None if max_traces is None else int(max_traces),
+                shuffle=bool(shuffle),
+                seed=0 if seed is None else int(seed),
+                partition_index=None if pidx is None else int(pidx),
+                partition_count=None if pcount is None else int(pcount),
+                strict=bool(strict),
+                read=read_options(
+                    recursive=recursive,
+                    follow_symlinks=follow,
+                    max_line_bytes=line,
+                    max_diagnostics=diags,
+                    off_path_warning=off,
+                ),
+            )
             return store.scan(opts).files
         except TracesqlError as exc:
             store.last_error = exc
@@ -126,6 +149,10 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
             "BIGINT",
             "BIGINT",
             "BOOLEAN",
+            "BOOLEAN",
+            "BIGINT",
+            "BIGINT",
+            "DOUBLE",
         ],
         "VARCHAR[]",
         null_handling=SPECIAL,
@@ -134,7 +161,8 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
     con.create_function(DIAG_UDF, diagnostics_udf, [], DIAGNOSTIC_TYPE, side_effects=True)
 
     args = (
-        "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict"
+        "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict, "
+        "follow_symlinks, max_line_bytes, max_diagnostics, off_path_warning"
     )
     for name, cls in READERS.items():
         con.execute(

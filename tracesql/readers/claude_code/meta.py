@@ -12,6 +12,8 @@ import orjson
 
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace
+from tracesql.readers.discover import walk
+from tracesql.readers.files import read_small
 from tracesql.readers.jsonl import head_lines, strip_bom
 from tracesql.readers.messages import scalar_text
 from tracesql.readers.timestamps import TimeRange, parse_timestamp
@@ -188,8 +190,7 @@ def agent_sidecar(path: str, ctx: ReadContext) -> dict:
     """source_meta keys from `agent-<id>.meta.json` beside a sub-agent transcript."""
     sidecar = (path[:-6] if path.endswith(".jsonl") else path) + ".meta.json"
     try:
-        with open(sidecar, "rb") as fh:
-            data = fh.read()
+        data = read_small(sidecar)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -215,18 +216,14 @@ def load_session_index(root: str, recursive: bool, ctx: ReadContext) -> dict[str
     A malformed index is a warning naming the file, never an error."""
     found: list[str] = []
     if os.path.isdir(root):
-        if recursive:
-            for folder, _dirs, files in os.walk(root):
-                if "sessions-index.json" in files:
-                    found.append(os.path.join(folder, "sessions-index.json"))
-        elif os.path.isfile(os.path.join(root, "sessions-index.json")):
-            found.append(os.path.join(root, "sessions-index.json"))
+        for entry, _rel in walk(root, recursive, ctx.options.follow_symlinks, "claude_code", []):
+            if entry.name == "sessions-index.json":
+                found.append(entry.path)
     index: dict[str, dict] = {}
     for path in sorted(found):
         ctx.for_file(path)
         try:
-            with open(path, "rb") as fh:
-                value = orjson.loads(strip_bom(fh.read()))
+            value = orjson.loads(strip_bom(read_small(path)))
         except OSError as exc:
             ctx.warn(f"cannot read sessions index: {exc.strerror or exc}; ignored")
             continue

@@ -11,9 +11,12 @@ answer does not depend on which files a partitioned or limited read selects.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from tracesql.readers.base import ReadContext
+from tracesql.readers.discover import walk
+from tracesql.readers.files import open_regular
 from tracesql.readers.jsonl import first_record
 
 FIRST_LINE_LIMIT = 8 * 1024 * 1024
@@ -26,7 +29,9 @@ def root_of(parent: str, depth: Any, ctx: ReadContext) -> str:
         return parent
     index = ctx.shared.get(INDEX_KEY)
     if index is None:
-        index = ctx.shared[INDEX_KEY] = build_index(ctx.root, bool(ctx.options.get("recursive", True)))
+        index = ctx.shared[INDEX_KEY] = build_index(
+            ctx.root, ctx.options.recursive, ctx.options.follow_symlinks
+        )
     seen = {parent}
     while (up := index.get(parent)) and up not in seen:
         seen.add(up)
@@ -46,10 +51,10 @@ def parent_of(meta: dict) -> str | None:
     return parent if isinstance(parent, str) and parent else None
 
 
-def build_index(root: str, recursive: bool) -> dict[str, str]:
+def build_index(root: str, recursive: bool, follow_symlinks: bool = False) -> dict[str, str]:
     """thread id -> parent thread id, for every rollout under root that has a parent."""
     index: dict[str, str] = {}
-    for path in _rollout_files(root, recursive):
+    for path in _rollout_files(root, recursive, follow_symlinks):
         meta = _first_session_meta(path)
         if meta is None:
             continue
@@ -59,28 +64,17 @@ def build_index(root: str, recursive: bool) -> dict[str, str]:
     return index
 
 
-def _rollout_files(root: str, recursive: bool):
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if recursive:
-                        stack.append(entry.path)
-                elif entry.name.endswith(".jsonl") and entry.is_file():
-                    yield entry.path
-            except OSError:
-                continue
+def _rollout_files(root: str, recursive: bool, follow_symlinks: bool) -> Iterator[str]:
+    if not os.path.isdir(root):
+        return
+    for entry, _rel in walk(root, recursive, follow_symlinks, "codex", []):
+        if entry.name.endswith(".jsonl"):
+            yield entry.path
 
 
 def _first_session_meta(path: str) -> dict | None:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             buf = b""
             while b"\n" not in buf and len(buf) < FIRST_LINE_LIMIT:
                 chunk = fh.read(CHUNK)

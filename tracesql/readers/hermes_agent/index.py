@@ -9,6 +9,7 @@ import os
 import orjson
 
 from tracesql.readers.base import ReadContext
+from tracesql.readers.files import read_small
 from tracesql.readers.jsonl import strip_bom
 
 INDEX_NAME = "sessions.json"
@@ -55,8 +56,7 @@ def index_entry(folder: str, session_id: str, ctx: ReadContext) -> dict:
 
 def load_index_file(index_path: str) -> tuple[dict[str, dict], str | None]:
     try:
-        with open(index_path, "rb") as fh:
-            return load_index_data(fh.read())
+        return load_index_data(read_small(index_path))
     except FileNotFoundError:
         return {}, None
     except OSError as exc:
