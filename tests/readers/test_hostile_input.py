@@ -71,23 +71,38 @@ def test_a_huge_integer_in_a_header_costs_no_file(con, tmp_path):
     by_id = {r["trace_id"]: r for r in rows}
     assert by_id["c1"]["meta"]["source"] == BIG  # kept, as text
     assert by_id["p1"]["meta"]["session_version"] == BIG
-    warned = {os.path.basename(d["path"]) for d in diagnostics(con) if "401 digits was kept as a string" in d["reason"]}
-    assert warned == {"s.jsonl", "rollout-x.jsonl", "p.jsonl", "session_h.json", "a.json"}
+    assert by_id["a1"]["meta"]["extra"] == {"k": BIG}
+    assert by_id["s"]["meta"]["claude_versions"] == [BIG]  # these two readers take it as text anyway
+    assert by_id["h1"]["meta"]["platform"] == BIG
+    warned = {
+        os.path.basename(d["path"])
+        for d in diagnostics(con)
+        if "401 digits was kept as a string" in d["reason"]
+    }
+    assert warned == {"rollout-x.jsonl", "p.jsonl", "a.json"}
 
 
-def test_a_folder_tree_deeper_than_the_recursion_limit_is_walked(con, tmp_path):
+def test_a_folder_tree_deeper_than_the_recursion_limit_is_walked(con, tmp_path, monkeypatch):
     depth = sys.getrecursionlimit() + 50
     folder = tmp_path
-    os.chdir(tmp_path)  # build the chain relative to the cwd: its full path is longer than PATH_MAX
+    monkeypatch.chdir(tmp_path)
     for _ in range(depth):
         os.mkdir("d")
         os.chdir("d")
     Path("deep.jsonl").write_text("\n".join(claude_session_lines("deep")) + "\n")
     Path("sessions-index.json").write_text('{"entries": [{"sessionId": "deep", "summary": "at the bottom"}]}')
     os.chdir(folder)
-    rows = trace_rows(con, "claude_code_traces", tmp_path)
-    assert [(r["trace_id"], r["meta"].get("summary")) for r in rows] == [("deep", "at the bottom")]
-    assert rows[0]["source_path"].count("/d/") == depth - 1
+    try:
+        rows = trace_rows(con, "claude_code_traces", tmp_path)
+        assert [(r["trace_id"], r["meta"].get("summary")) for r in rows] == [("deep", "at the bottom")]
+        assert rows[0]["source_path"].split("/").count("d") == depth
+    finally:  # pytest's own clean-up of tmp_path recurses and would fail on this tree
+        os.chdir("/".join(["d"] * depth))
+        os.unlink("deep.jsonl")
+        os.unlink("sessions-index.json")
+        for _ in range(depth):
+            os.chdir("..")
+            os.rmdir("d")
 
 
 def test_a_file_name_that_is_not_utf8_is_kept_escaped_and_diagnosable(con, tmp_path):
@@ -129,7 +144,9 @@ def test_a_claude_session_whose_first_type_is_a_list_is_still_detected(con, tmp_
     odd = {"type": ["file-history-snapshot"], "sessionId": "odd", "messageId": "m0"}
     (tmp_path / "odd.jsonl").write_text("\n".join([json.dumps(odd), json.dumps(first), *lines[1:]]) + "\n")
     rows = trace_rows(con, "traces", tmp_path)
-    assert [(r["source_kind"], r["trace_id"], r["message_count"]) for r in rows] == [("claude_code", "odd", 4)]
+    assert [(r["source_kind"], r["trace_id"], r["message_count"]) for r in rows] == [
+        ("claude_code", "odd", 4)
+    ]
 
 
 def test_a_folder_symlink_out_of_the_root_is_not_followed(con, tmp_path):
@@ -141,13 +158,17 @@ def test_a_folder_symlink_out_of_the_root_is_not_followed(con, tmp_path):
     os.symlink(outside, root / "linked")
     os.mkdir(root / "sub")
     write_session(root / "sub" / "inner.jsonl", "inner")
-    os.symlink(root / "sub", root / "alias")  # stays inside the root: followed
+    os.symlink(root / "sub", root / "alias")  # stays inside the root: may be followed (read once)
     rows = trace_rows(con, "claude_code_traces", root)
-    assert sorted(r["trace_id"] for r in rows) == ["inner", "inner", "ok"]
+    assert sorted(r["trace_id"] for r in rows) == ["inner", "ok"]
     reasons = {os.path.basename(d["path"]): d["reason"] for d in diagnostics(con)}
+    assert set(reasons) == {"root.jsonl", "linked"}
     assert "outside the folder being read: not followed" in reasons["root.jsonl"]
     assert "outside the folder being read" in reasons["linked"]
-    followed = trace_rows(con, "claude_code_traces", root, recursive=True, follow_symlinks=True, file_pattern="other*")
+    os.unlink(root / "root.jsonl")
+    followed = trace_rows(
+        con, "claude_code_traces", root, recursive=True, follow_symlinks=True, file_pattern="other*"
+    )
     assert [r["trace_id"] for r in followed] == ["other"]
 
 
@@ -217,7 +238,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_parser_workers_die_with_their_parent(tmp_path):
-    for n in range(4):
+    for n in range(2):
         write_session(tmp_path / "in" / f"s{n}.jsonl", f"s{n}")
     env = {**os.environ, "TRACESQL_WORKERS": "2"}
     proc = subprocess.Popen(
@@ -229,12 +250,12 @@ def test_parser_workers_die_with_their_parent(tmp_path):
     try:
         pid = int(proc.stdout.readline())
         workers: set[int] = set()
-        for _ in range(600):  # wait (up to a minute on a busy machine) for both workers
+        for _ in range(600):  # wait (up to a minute on a busy machine) for the worker
             workers = _children(pid)
-            if len(workers) >= 2:
+            if workers:
                 break
             time.sleep(0.1)
-        assert len(workers) >= 2
+        assert workers
         os.kill(pid, signal.SIGKILL)
         proc.wait()
         for _ in range(300):

@@ -51,15 +51,7 @@ def discover(
             if _is_dir(entry):
                 if recursive:
                     continue
-                diagnostics.append(
-                    Diagnostic(
-                        source_kind,
-                        shown_path(entry.path),
-                        None,
-                        "skip",
-                        "matches the pattern but is a folder",
-                    )
-                )
+                _skip(diagnostics, source_kind, entry.path, "matches the pattern but is a folder")
                 continue
             found = _stat_file(entry.path, rel, source_kind, diagnostics)
             if found:
@@ -67,14 +59,11 @@ def discover(
     files.sort(key=lambda f: f.relpath)
     if not files and not diagnostics:
         where = "under" if recursive else "directly in"
-        diagnostics.append(
-            Diagnostic(
-                source_kind,
-                shown_path(full),
-                None,
-                "skip",
-                f"no files match {pattern!r} {where} {shown_path(full)}",
-            )
+        _skip(
+            diagnostics,
+            source_kind,
+            full,
+            f"no files match {pattern!r} {where} {shown_path(full)}",
         )
     return full, files, diagnostics
 
@@ -91,9 +80,7 @@ def _from_glob(pattern_path: str, source_kind: str, diagnostics: list[Diagnostic
         if found:
             files.append(found)
     if not files and not diagnostics:
-        diagnostics.append(
-            Diagnostic(source_kind, shown_path(pattern_path), None, "skip", "no files match this glob")
-        )
+        _skip(diagnostics, source_kind, pattern_path, "no files match this glob")
     return base, files, diagnostics
 
 
@@ -118,15 +105,7 @@ def walk(
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError as exc:
-            diagnostics.append(
-                Diagnostic(
-                    source_kind,
-                    shown_path(folder),
-                    None,
-                    "skip",
-                    f"cannot list folder: {exc.strerror or exc}",
-                )
-            )
+            _skip(diagnostics, source_kind, folder, f"cannot list folder: {exc.strerror or exc}")
             continue
         for entry in entries:
             rel = f"{prefix}{entry.name}"
@@ -136,18 +115,19 @@ def walk(
             if not follow_symlinks and entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if target != inside and not target.startswith(inside.rstrip(os.sep) + os.sep):
-                    diagnostics.append(
-                        Diagnostic(
-                            source_kind,
-                            shown_path(entry.path),
-                            None,
-                            "skip",
-                            f"folder symlink to {shown_path(target)}, outside the folder being read: not followed "
-                            "(follow_symlinks := true follows it)",
-                        )
+                    _skip(
+                        diagnostics,
+                        source_kind,
+                        entry.path,
+                        f"folder symlink to {shown_path(target)}, outside the folder being read: not followed "
+                        "(follow_symlinks := true follows it)",
                     )
                     continue
             stack.append((entry.path, rel + "/"))
+
+
+def _skip(diagnostics: list[Diagnostic], source_kind: str, path: str, reason: str) -> None:
+    diagnostics.append(Diagnostic(source_kind, shown_path(path), None, "skip", reason))
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -158,22 +138,17 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 
 def _stat_file(path: str, rel: str, source_kind: str, diagnostics: list[Diagnostic]) -> FoundFile | None:
-    shown = shown_path(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
         target = os.readlink(path) if os.path.islink(path) else "?"
-        diagnostics.append(
-            Diagnostic(source_kind, shown, None, "skip", f"broken symlink (points to {shown_path(target)})")
-        )
+        _skip(diagnostics, source_kind, path, f"broken symlink (points to {shown_path(target)})")
         return None
     except OSError as exc:
-        diagnostics.append(
-            Diagnostic(source_kind, shown, None, "skip", f"cannot stat file: {exc.strerror or exc}")
-        )
+        _skip(diagnostics, source_kind, path, f"cannot stat file: {exc.strerror or exc}")
         return None
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
-        diagnostics.append(Diagnostic(source_kind, shown, None, "skip", f"cannot read: {kind}"))
+        _skip(diagnostics, source_kind, path, f"cannot read: {kind}")
         return None
     return FoundFile(path, rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)

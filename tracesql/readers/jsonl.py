@@ -55,7 +55,10 @@ def json_object(line: bytes) -> dict | None:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return None
+        try:  # numbers orjson cannot hold (beyond 64 bits or a double's range)
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
     return value if isinstance(value, dict) else None
 
 

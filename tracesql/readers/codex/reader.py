@@ -48,7 +48,8 @@ class CodexReader(TraceReader):
         if record is None:
             # A first line longer than the head (huge base_instructions) cannot be parsed.
             return first.startswith(b"{") and b'"type":"session_meta"' in first and b'"payload"' in first
-        if record.get("type") in RECORD_TYPES and isinstance(record.get("payload"), dict):
+        rtype = record.get("type")
+        if isinstance(rtype, str) and rtype in RECORD_TYPES and isinstance(record.get("payload"), dict):
             return True
         return is_legacy_header(record) or (len(lines) > 1 and lines[1].startswith(b'{"record_type"'))
 
