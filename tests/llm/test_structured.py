@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tests.llm.fake_server import Reply
-from tracesql.llm.structured import OutputSchema, parse_answer, parse_output_schema, validate
+from tracesql.errors import ConfigError
+from tracesql.llm.structured import OutputSchema, parse_answer, parse_output_schema
 
 DIGEST = {
     "type": "object",
@@ -51,7 +52,7 @@ def test_extra_keys_are_dropped_for_a_struct_type_but_not_a_strict_json_schema(s
     assert server.requests[0].body["response_format"]["json_schema"]["strict"] is True
     server.enqueue(Reply.json({**GOOD, "chatter": 1}), Reply.json(GOOD))
     assert s.value(f"SELECT llm_struct('digest', {sql_str(DIGEST)})") == GOOD
-    assert "unexpected property 'chatter'" in server.requests[2].prompt
+    assert "Additional properties are not allowed ('chatter' was unexpected)" in server.requests[2].prompt
     loose = {"type": "object", "properties": {"a": {"type": "string"}}}
     s.value(f"SELECT llm_struct('loose', {sql_str(loose)})")
     assert "strict" not in server.requests[-1].body["response_format"]["json_schema"]  # not strict-compatible
@@ -171,12 +172,27 @@ def test_json_schema_to_duckdb_type_with_refs_and_nullables():
 
 
 def test_validation_reports_each_problem():
-    problems = validate({"user_goal": 3, "notable_actions": [], "training_value": "high", "extra": 1}, DIGEST)
-    assert "$.user_goal: expected string, got int" in problems
-    assert "$.notable_actions: needs at least 1 items, got 0" in problems
-    assert "$: missing property 'message_count'" in problems
-    assert "$: unexpected property 'extra'" in problems
-    assert validate(GOOD, DIGEST) == []
+    digest = parse_output_schema(json.dumps(DIGEST))
+    assert digest.problems({"user_goal": 3, "notable_actions": [], "training_value": "high", "extra": 1}) == [
+        "$.user_goal: 3 is not of type 'string'",
+        "$.notable_actions: [] should be non-empty",
+        "$: 'message_count' is a required property",
+        "$: Additional properties are not allowed ('extra' was unexpected)",
+    ]
+    assert digest.problems(GOOD) == []
+
+
+def test_a_long_value_is_shortened_in_the_problem():
+    schema = parse_output_schema('{"type": "string", "pattern": "^[a-z]+$"}')
+    (problem,) = schema.problems("X" * 5000)
+    assert problem == "$: '" + "X" * 79 + "... does not match '^[a-z]+$'"
+
+
+def test_an_invalid_json_schema_is_a_config_error():
+    with pytest.raises(
+        ConfigError, match=r"not a valid JSON schema: .*'strng'.* \(at \$\.properties\.a\.type\)"
+    ):
+        parse_output_schema('{"type": "object", "properties": {"a": {"type": "strng"}}}')
 
 
 def test_parse_answer_finds_json_in_fences_and_prose():
@@ -184,4 +200,151 @@ def test_parse_answer_finds_json_in_fences_and_prose():
     assert parse_answer('Here:\n```json\n{"a": 2}\n```', schema) == ({"a": 2}, None)
     assert parse_answer('The answer is {"a": 3}.', schema) == ({"a": 3}, None)
     assert parse_answer("nothing", schema)[1] == "the answer is not valid JSON"
-    assert "expected integer" in parse_answer('{"a": "x"}', schema)[1]
+    assert parse_answer('{"a": "x"}', schema)[1] == (
+        "the answer does not match the schema: $.a: 'x' is not of type 'integer'"
+    )
+
+
+# ---- every keyword the hand-written validator ignored (pattern, format, exclusiveMaximum,
+# uniqueItems) or got wrong (oneOf taken as anyOf): (schema of `v`, a value breaking it, a
+# value satisfying it, the problem) -------------------------------------------------------
+KEYWORDS = [
+    pytest.param(
+        {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"},
+        "abc-1",
+        "ABC-12",
+        "$.v: 'abc-1' does not match '^[A-Z]{3}-[0-9]+$'",
+        id="pattern",
+    ),
+    pytest.param(
+        {"type": "string", "format": "date-time"},
+        "2024-03-01 noon",
+        "2024-03-01T12:00:00Z",
+        "$.v: '2024-03-01 noon' is not a 'date-time'",
+        id="format-date-time",
+    ),
+    pytest.param(
+        {"type": "string", "format": "uri"},
+        "not a uri",
+        "https://example.org/a?b=c",
+        "$.v: 'not a uri' is not a 'uri'",
+        id="format-uri",
+    ),
+    pytest.param(
+        {"type": "string", "format": "email"},
+        "nobody",
+        "nobody@example.org",
+        "$.v: 'nobody' is not a 'email'",
+        id="format-email",
+    ),
+    pytest.param(
+        {"type": "number", "exclusiveMaximum": 10},
+        10,
+        9.5,
+        "$.v: 10 is greater than or equal to the maximum of 10",
+        id="exclusiveMaximum",
+    ),
+    pytest.param(
+        {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        ["a", "b", "a"],
+        ["a", "b"],
+        "$.v: ['a', 'b', 'a'] has non-unique elements",
+        id="uniqueItems",
+    ),
+    pytest.param(
+        {"oneOf": [{"type": "integer", "multipleOf": 2}, {"type": "integer", "multipleOf": 3}]},
+        6,  # both options match: anyOf would take it, oneOf must not
+        4,
+        "$.v: 6 is valid under each of ",
+        id="oneOf",
+    ),
+]
+
+
+def keyword_schema(sub: dict) -> dict:
+    return {"type": "object", "properties": {"v": sub}, "required": ["v"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize(("sub", "bad", "good", "problem"), KEYWORDS)
+def test_keyword_is_checked(sub, bad, good, problem):
+    schema = parse_output_schema(json.dumps(keyword_schema(sub)))
+    value, found = parse_answer(json.dumps({"v": bad}), schema)
+    assert value is None
+    assert found.startswith(f"the answer does not match the schema: {problem}")
+    assert parse_answer(json.dumps({"v": good}), schema) == ({"v": good}, None)
+
+
+@pytest.mark.parametrize(("sub", "bad", "good", "problem"), KEYWORDS)
+def test_an_answer_breaking_a_keyword_is_reasked_over_http(server, session, sub, bad, good, problem):
+    s = session()
+    server.enqueue(Reply.json({"v": bad}), Reply.json({"v": good}))
+    assert json.loads(s.value(f"SELECT llm_json('q', {sql_str(keyword_schema(sub))})")) == {"v": good}
+    assert len(server.requests) == 2
+    assert problem in server.requests[1].prompt  # the re-ask says what was wrong
+    first = s.runtime.call_log()[0]
+    assert problem in first.error
+
+
+def test_dates_of_a_duckdb_type_are_what_duckdb_reads(server, session):
+    """A TIMESTAMP field takes `2024-03-01 12:00:00` (no offset, a space: not RFC 3339,
+    but DuckDB reads it); `yesterday` (which from_json would turn into NULL) is re-asked."""
+    s = session()
+    spec = "'STRUCT(ts TIMESTAMP, d DATE, t TIME)'"
+    server.enqueue(Reply.json({"ts": "2024-03-01 12:00:00", "d": "2024-02-29", "t": "08:09:10"}))
+    assert s.value(f"SELECT llm_struct('q', {spec}).ts::VARCHAR") == "2024-03-01 12:00:00"
+    server.enqueue(
+        Reply.json({"ts": "yesterday", "d": "2024-02-30", "t": "08:09:10"}),
+        Reply.json({"ts": "2024-03-01T12:00:00", "d": "2024-02-28", "t": "08:09:10"}),
+    )
+    assert s.value(f"SELECT llm_struct('q2', {spec}).d::VARCHAR") == "2024-02-28"
+    assert len(server.requests) == 3
+    reask = server.requests[2].prompt
+    assert "$.ts: 'yesterday' is not a 'date-time'" in reask
+    assert "$.d: '2024-02-30' is not a 'date'" in reask
+
+
+def test_a_cached_answer_that_fails_the_schema_is_a_miss(server, session, tmp_path):
+    """An answer stored by a release whose validator missed the problem (here: one taken
+    without re-asks) is asked for afresh, not re-asked on top of, and then replaced."""
+    cache = tmp_path / "cache.sqlite"
+    query = f"SELECT llm_json('q', {sql_str(keyword_schema(KEYWORDS[0].values[0]))})"
+    server.enqueue(Reply.json({"v": "abc-1"}))
+    first = session(cache=cache, structured_retries=0)
+    assert first.value(query) is None
+    first.close()
+    server.enqueue(Reply.json({"v": "ABC-1"}))
+    second = session(cache=cache)
+    assert json.loads(second.value(query)) == {"v": "ABC-1"}
+    assert len(server.requests) == 2
+    assert server.requests[1].body["messages"] == server.requests[0].body["messages"]  # the same request
+    assert second.runtime.summary()[0]["cache_hits"] == 0
+    second.close()
+    assert json.loads(session(cache=cache).value(query)) == {"v": "ABC-1"}
+    assert len(server.requests) == 2  # the good answer replaced the bad one
+
+
+def test_a_rerun_after_a_reask_makes_no_request(server, session, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    query = f"SELECT llm_struct('digest', {sql_str(DIGEST)})"
+    server.enqueue(Reply.json({**GOOD, "training_value": "huge"}), Reply.json(GOOD))
+    first = session(cache=cache)
+    assert first.value(query) == GOOD
+    first.close()
+    assert len(server.requests) == 2
+    again = session(cache=cache)
+    assert again.value(query) == GOOD
+    assert len(server.requests) == 2  # the valid answer is stored for the original request too
+    assert again.runtime.summary()[0]["cache_hits"] == 1
+
+
+def test_a_row_left_null_is_asked_again_by_the_next_run(server, session, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    query = f"SELECT llm_struct('digest', {sql_str(DIGEST)})"
+    server.enqueue(*[Reply.text("no json")] * 3)
+    first = session(cache=cache)
+    assert first.value(query) is None
+    first.close()
+    server.enqueue(Reply.json(GOOD))
+    assert session(cache=cache).value(query) == GOOD
+    assert len(server.requests) == 4
+    assert server.requests[3].body["messages"] == server.requests[0].body["messages"]

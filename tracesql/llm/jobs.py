@@ -34,7 +34,6 @@ class Job:
     target: Target
     request: ChatRequest
     schema: OutputSchema | None
-    cached: CachedResponse | None = None  # a cached answer that failed its schema: re-asked
 
 
 def build_job(

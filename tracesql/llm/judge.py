@@ -106,9 +106,7 @@ def judge_schema(text: str) -> OutputSchema:
             f"{quote_name(s.name)} STRUCT(score {'INTEGER' if s.integer else 'VARCHAR'}, reasoning VARCHAR)"
         )
     schema = {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
-    return OutputSchema(
-        schema, "STRUCT(" + ", ".join(fields) + ")", canonical(schema), extra_keys_allowed=True
-    )
+    return OutputSchema(schema, "STRUCT(" + ", ".join(fields) + ")", canonical(schema), from_type=True)
 
 
 @functools.lru_cache(maxsize=128)

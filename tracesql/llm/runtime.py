@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,8 @@ class LLMRuntime:
         return results
 
     def _serve_from_cache(self, jobs: list[Job], results: list[str | None]) -> list[Job]:
-        """Fill results from the cache; the jobs still needing the network (or a re-ask)."""
+        """Fill results from the cache; the jobs still needing the network. A stored answer
+        that fails its schema is a miss: asked again, and the new answer replaces it."""
         if self.cache_mode == "off" or (self.dry_run and not self.cache_path_exists()):
             return jobs
         keys = [job.request.key for job in jobs if self._readable(job.request.key)]
@@ -224,13 +226,12 @@ class LLMRuntime:
                 pending.append(job)
                 continue
             value, problem = usable_value(cached, job.schema)
-            hits.append(self.stats.hit_record(job.target, job.request, cached, problem, self.project_model))
-            if problem is None:
-                results[job.index] = full_answer(job, cached, cache_hit=True) if job.kind == "full" else value
-                self.progress.done(self.project_model, job.target.alias, cache_hit=True)
-            else:
-                job.cached = cached
+            if problem is not None:
                 pending.append(job)
+                continue
+            hits.append(self.stats.hit_record(job.target, job.request, cached, None, self.project_model))
+            results[job.index] = full_answer(job, cached, cache_hit=True) if job.kind == "full" else value
+            self.progress.done(self.project_model, job.target.alias, cache_hit=True)
         if hits and not self.dry_run:
             self._log(hits)
         return pending
@@ -278,15 +279,17 @@ class LLMRuntime:
     async def _structured(self, job: Job) -> str:
         request, schema = job.request, job.schema
         assert schema is not None
-        if job.cached is not None:
-            response, (value, problem) = job.cached, parse_response(job.cached, schema)
-        else:
-            response, (value, problem), _ = await self._fetch(job.target, request, schema, looked_up=True)
+        response, (value, problem), _ = await self._fetch(job.target, request, schema, looked_up=True)
         for _ in range(self.settings.structured_retries):
             if problem is None or response.finish_reason == "length":
                 break
             request = request.reask(job.target.provider, response.content, problem)
             response, (value, problem), _ = await self._fetch(job.target, request, schema)
+        if problem is None and request is not job.request and self.cache_mode != "off":
+            # The valid answer of the re-asks also answers the original request: a re-run
+            # finds it there (the invalid first answer would be a miss).
+            self.store.put(replace(response, key=job.request.key), [])
+            self._fresh.add(job.request.key)
         if problem is not None:
             if response.finish_reason == "length":
                 raise CallFailed(f"the answer was cut off at max_tokens (finish_reason: length): {problem}")
@@ -310,8 +313,11 @@ class LLMRuntime:
             cached = self.store.get(key)
         if cached is not None:
             parsed = parse_response(cached, schema)
-            self._log([self.stats.hit_record(target, request, cached, parsed[1], self.project_model)])
-            return cached, parsed, True
+            # An answer of an earlier run that fails the schema is a miss (one of this run is
+            # being re-asked by the job that received it).
+            if parsed[1] is None or key in self._fresh:
+                self._log([self.stats.hit_record(target, request, cached, parsed[1], self.project_model)])
+                return cached, parsed, True
         waiting = self._inflight.get(key)
         if waiting is not None:
             response = await asyncio.shield(waiting)

@@ -4,19 +4,29 @@ A structured call takes either a JSON schema (text starting with `{`) or a DuckD
 (`STRUCT(label VARCHAR, tags VARCHAR[])`). Either way it becomes an `OutputSchema` with
 the JSON schema sent to the server and used to validate answers, and the DuckDB type the
 answer is parsed into with `from_json`, so SQL receives a typed STRUCT.
+
+Answers are validated with `jsonschema` (the schema's own draft, Draft 2020-12 by default),
+formats included: `date-time`, `time`, `uri`, `email`... are checked, not just annotations.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
 
 from tracesql.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 _SCALARS = {
     "VARCHAR": {"type": "string"},
@@ -48,9 +58,18 @@ class OutputSchema:
     json_schema: dict
     duckdb_type: str
     text: str  # canonical JSON of json_schema, part of the cache key
-    # Extra keys in an answer are an error only for a JSON schema the user wrote; a STRUCT
-    # type (or a judge) drops them anyway, so they are not worth a re-ask.
-    extra_keys_allowed: bool = False
+    # Made from a DuckDB type (or a judge's scores), not written by the user: extra keys
+    # are dropped by from_json anyway (not worth a re-ask), and a date or time need only be
+    # ISO 8601 that DuckDB reads (`2024-03-01 12:00:00` for a TIMESTAMP), not RFC 3339.
+    from_type: bool = False
+
+    @functools.cached_property
+    def validator(self) -> Validator:
+        return answer_validator(self.json_schema, from_type=self.from_type)
+
+    def problems(self, value: Any) -> list[str]:
+        """What is wrong with an answer's value, each naming where (`$.tags[1]: ...`); [] if valid."""
+        return [describe(error) for error in self.validator.iter_errors(value)]
 
     @property
     def strict(self) -> bool:
@@ -87,13 +106,15 @@ def parse_output_schema(spec: str) -> OutputSchema:
     schema = json_schema_of_type(parsed)
     if schema.get("type") == "object":
         schema.setdefault("additionalProperties", False)
-    return OutputSchema(schema, str(parsed), canonical(schema), extra_keys_allowed=True)
+    return OutputSchema(schema, str(parsed), canonical(schema), from_type=True)
 
 
 def from_json_schema(schema: dict) -> OutputSchema:
     if not isinstance(schema, dict):
         raise ConfigError("the LLM output schema must be a JSON object")
-    return OutputSchema(schema, duckdb_type_of(schema, schema), canonical(schema))
+    output = OutputSchema(schema, duckdb_type_of(schema, schema), canonical(schema))
+    output.validator  # noqa: B018  (checks the schema against its draft's metaschema now)
+    return output
 
 
 def canonical(value: Any) -> str:
@@ -171,63 +192,67 @@ def resolve(schema: Any, root: dict) -> dict:
     return schema if isinstance(schema, dict) else {}
 
 
-def validate(
-    value: Any, schema: dict, root: dict | None = None, path: str = "$", *, extra_keys_allowed: bool = False
-) -> list[str]:
-    """Problems of `value` against a JSON schema (the subset LLM schemas use); [] if valid."""
-    return _validate(value, schema, schema if root is None else root, path, extra_keys_allowed)
+_SHOWN = 80  # characters of an answer's value shown in a problem
 
 
-def _validate(value: Any, schema: dict, root: dict, path: str, lenient: bool) -> list[str]:
-    schema = resolve(schema, root)
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{path}: {value!r} is not one of {schema['enum']}"]
-    if "const" in schema and value != schema["const"]:
-        return [f"{path}: must be {schema['const']!r}"]
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            if any(not _validate(value, option, root, path, lenient) for option in schema[key]):
-                return []
-            return [f"{path}: matches none of the allowed shapes"]
-    problems: list[str] = []
-    for sub in schema.get("allOf", []):
-        problems += _validate(value, sub, root, path, lenient)
-    kind = schema.get("type")
-    if kind is None:
-        return problems
-    kinds = kind if isinstance(kind, list) else [kind]
-    if not any(_is(value, k) for k in kinds):
-        return problems + [f"{path}: expected {' or '.join(kinds)}, got {type(value).__name__}"]
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        problems += [f"{path}: missing property {k!r}" for k in schema.get("required", []) if k not in value]
-        extra = schema.get("additionalProperties", True)
-        for k, v in value.items():
-            if k in props:
-                problems += _validate(v, props[k], root, f"{path}.{k}", lenient)
-            elif extra is False and not lenient:
-                problems.append(f"{path}: unexpected property {k!r}")
-            elif isinstance(extra, dict):
-                problems += _validate(v, extra, root, f"{path}.{k}", lenient)
-    elif isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            problems.append(f"{path}: needs at least {schema['minItems']} items, got {len(value)}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append(f"{path}: allows at most {schema['maxItems']} items, got {len(value)}")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                problems += _validate(item, schema["items"], root, f"{path}[{i}]", lenient)
-    elif isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            problems.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            problems.append(f"{path}: longer than {schema['maxLength']} characters")
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append(f"{path}: {value} is below the minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append(f"{path}: {value} is above the maximum {schema['maximum']}")
-    return problems
+def answer_validator(schema: dict, *, from_type: bool = False) -> Validator:
+    """A jsonschema validator for answers (ConfigError if the schema itself is invalid)."""
+    from jsonschema import Draft202012Validator  # imported on first use: 0.04 s
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    cls = validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        raise ConfigError(
+            f"the LLM output schema is not a valid JSON schema: {exc.message} (at {exc.json_path})"
+        ) from None
+    if from_type:
+        return cls(_open(schema), format_checker=_duckdb_formats())
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def describe(error: ValidationError) -> str:
+    """One problem for the re-ask prompt: where, what (long values shortened), and for
+    anyOf/oneOf the closest option's problem."""
+    from jsonschema.exceptions import best_match
+
+    message = error.message
+    shown = repr(error.instance)
+    if len(shown) > _SHOWN:
+        message = message.replace(shown, shown[:_SHOWN] + "...")
+    if error.context:
+        message += f" (closest: {describe(best_match(error.context))})"
+    return f"{error.json_path}: {message}"
+
+
+def _open(schema: Any) -> Any:
+    """The schema without `additionalProperties: false`, at any depth."""
+    if isinstance(schema, dict):
+        return {k: _open(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_open(v) for v in schema]
+    return schema
+
+
+def _iso(parse: Callable[[str], object]) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        return not isinstance(value, str) or parse(value) is not None
+
+    return check
+
+
+@functools.cache
+def _duckdb_formats() -> FormatChecker:
+    """Formats of schemas made from DuckDB types: what DuckDB's casts read (ISO 8601)."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("date", raises=ValueError)(_iso(date.fromisoformat))
+    checker.checks("date-time", raises=ValueError)(_iso(datetime.fromisoformat))
+    checker.checks("time", raises=ValueError)(_iso(time.fromisoformat))
+    return checker
 
 
 def _strict(schema: Any, root: dict) -> bool:
@@ -242,29 +267,6 @@ def _strict(schema: Any, root: dict) -> bool:
         return all(_strict(v, root) for v in props.values())
     if schema.get("type") == "array":
         return _strict(schema.get("items") or {}, root)
-    return True
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "array":
-        return isinstance(value, list)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "integer":
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            or isinstance(value, float)
-            and value.is_integer()
-        )
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "null":
-        return value is None
     return True
 
 
@@ -289,7 +291,7 @@ def parse_answer(text: str | None, schema: OutputSchema) -> tuple[Any, str | Non
             continue
     else:
         return None, "the answer is not valid JSON"
-    problems = validate(value, schema.json_schema, extra_keys_allowed=schema.extra_keys_allowed)
+    problems = schema.problems(value)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         return None, f"the answer does not match the schema: {shown}"
