@@ -323,6 +323,16 @@ class TraceReader:
         raise NotImplementedError
 
 
+def warn_off_path(ctx: ReadContext, off: int, total: int, what: str) -> None:
+    """The warning every tree-shaped format gives when more than `off_path_warning` of a
+    file's message records are on no row (abandoned branches, links that lead nowhere)."""
+    if total and off > ctx.options.off_path_warning * total:
+        ctx.warn(
+            f"{off} of {total} {what} ({100 * off / total:.0f} %) are off the active path "
+            "(abandoned branches, or links the reader could not follow) and are in no row"
+        )
+
+
 def prepare_safely(reader: TraceReader, root: str, recursive: bool, ctx: ReadContext) -> None:
     """`reader.prepare`, whose failure (a bad index) costs its metadata, never the read."""
     path, size = ctx.path, ctx.size

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from tracesql.readers.base import ReadContext, Trace, TraceReader
+from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.claude_code.messages import MessageBuilder
 from tracesql.readers.claude_code.meta import (
     TraceScan,
@@ -41,7 +41,7 @@ class ClaudeCodeReader(TraceReader):
     sniff_priority = 50
     default_path = "~/.claude/projects"
     default_pattern = "*.jsonl"
-    version = 2
+    version = 3
 
     def accepts(self, relpath: str) -> str | None:
         parts = relpath.split("/")
@@ -204,6 +204,7 @@ class SessionFile:
         if chat_members > chat_selected:
             meta["has_branches"] = True
             meta["off_path_records"] = chat_members - chat_selected
+            warn_off_path(self.ctx, chat_members - chat_selected, chat_members, "message records")
         for key, value in (
             ("duplicate_records", tree.duplicates),
             ("uuid_collisions", tree.uuid_collisions),

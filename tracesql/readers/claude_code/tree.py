@@ -17,6 +17,10 @@ Rules, in the order they apply:
   child was written first). A record with no `parentUuid` key at all (old or synthetic
   files) hangs under the previous node in file order, so such files read in file order.
 * `parentUuid: null` with a `logicalParentUuid` (compaction) follows the logical parent.
+* `parentUuid: null` on a compaction that names no logical parent (Claude Code 1.0.x:
+  `isCompactSummary: true`, or the summary's fixed opening words before that flag; a
+  `compact_boundary` without `logicalParentUuid`) hangs under the previous node of the
+  same kind in file order: the conversation before the compaction stays on the path.
 * A parent that is not in the file, or a cycle, is bridged to the previous node of the
   same kind (main or sidechain) in file order, and counted.
 """
@@ -79,6 +83,11 @@ def build_tree(records: list[dict]) -> Tree:
                 if isinstance(logical, str) and logical:
                     tree.compactions += 1
                     parent_uuid = logical
+                elif index and is_restart(rec, rtype):
+                    # a 1.0.x compaction: no logical parent; it continues the conversation
+                    # written before it
+                    tree.compactions += 1
+                    node.parent = _previous_of_kind_at(nodes, index, node.sidechain)
             if parent_uuid is not None:
                 found = by_uuid.get(parent_uuid) if isinstance(parent_uuid, str) else None
                 if found is not None:
@@ -109,11 +118,35 @@ def _same_record(first: dict, other: dict) -> bool:
 
 
 def _previous_of_kind(nodes: list[Node], index: int) -> int | None:
-    side = nodes[index].sidechain
+    return _previous_of_kind_at(nodes, index, nodes[index].sidechain)
+
+
+def _previous_of_kind_at(nodes: list[Node], index: int, side: bool) -> int | None:
     for i in range(index - 1, -1, -1):
         if nodes[i].sidechain == side:
             return i
     return None
+
+
+CONTINUATION = "This session is being continued from a previous conversation"
+
+
+def is_restart(rec: dict, rtype: str | None) -> bool:
+    """A root record that continues the conversation before it rather than starting one:
+    the compaction of Claude Code 1.0.x (`isCompactSummary: true`, or, in builds before
+    that flag, the summary's fixed opening words) and a `compact_boundary` that names no
+    logical parent. A session's first record is never one (callers check)."""
+    if rec.get("isCompactSummary") is True:
+        return True
+    if rtype == "system":
+        return rec.get("subtype") == "compact_boundary"
+    if rtype != "user":
+        return False
+    message = rec.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        content = content[0].get("text")
+    return isinstance(content, str) and content.startswith(CONTINUATION)
 
 
 def active_path(tree: Tree, members: list[int]) -> list[int]:

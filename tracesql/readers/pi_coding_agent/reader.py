@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from tracesql.readers import messages as msgs
-from tracesql.readers.base import ReadContext, Trace, TraceReader
+from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.jsonl import first_record, read_jsonl_records
 from tracesql.readers.pi_coding_agent.messages import EntryMapper
 
@@ -83,6 +83,9 @@ def read_session(
     if is_tree:
         path_entries, has_branches = active_path(entries, ctx)
         off_path = len(entries) - len(path_entries)
+        on_path = {id(e) for _, e in path_entries}
+        messages = [e for _, e in entries if e.get("type") == "message"]
+        warn_off_path(ctx, sum(id(e) not in on_path for e in messages), len(messages), "message entries")
     else:
         path_entries, has_branches, off_path = entries, False, 0
 
