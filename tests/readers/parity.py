@@ -1,16 +1,21 @@
 """Comparing our rows with the reference's (Data Designer 0.9.7) rows, field by field.
 
-`../shared/corpus-expected/<format>.dd.jsonl` holds the reference's rows for
-`../shared/corpus/<format>/`. `reference_form` turns one of our rows into the
-reference's shape; `differences` lists every field that differs, so a test can assert
-that the only differences are the declared deviations (and that each declared deviation
-really occurs, so the list stays true).
+Two materials, each a folder per format and the reference's rows for it:
+- the in-repo fixtures, `tests/fixtures/<format>/`, with `tests/fixtures-expected/<format>.dd.jsonl`
+  (always present, so parity is checked in a fresh clone), and
+- the shared corpus, `../shared/corpus/<format>/`, with `../shared/corpus-expected/<format>.dd.jsonl`
+  (when present; `TRACESQL_SHARED` names another location).
+`reference_form` turns one of our rows into the reference's shape; `assert_parity` checks that
+the only differences are the declared deviations (and that each declared deviation really
+occurs, so the list stays true).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +24,47 @@ import pytest
 from tracesql.connection import open_connection
 from tracesql.readers.schema import TRACE_SCHEMA
 
-SHARED = Path(os.environ.get("TRACESQL_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+TESTS = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TRACESQL_SHARED", TESTS.parents[1] / "shared"))
 CORPUS = SHARED / "corpus"
 EXPECTED = SHARED / "corpus-expected"
+FIXTURES = TESTS / "fixtures"
+FIXTURES_EXPECTED = TESTS / "fixtures-expected"
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+needs_corpus = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason=f"the shared corpus ({CORPUS}) is not present: set TRACESQL_SHARED"
+)
+
+
+@dataclass(frozen=True)
+class Material:
+    """Trace files, a folder per format, and the folder of the reference's rows for them."""
+
+    name: str
+    folder: Path
+    expected: Path
+
+    def root(self, fmt: str) -> Path:
+        return self.folder / fmt
+
+
+FIXTURE_MATERIAL = Material("fixtures", FIXTURES, FIXTURES_EXPECTED)
+CORPUS_MATERIAL = Material("corpus", CORPUS, EXPECTED)
+
+
+def materials() -> list[Material]:
+    """The in-repo fixtures, and the shared corpus when it is present."""
+    return [FIXTURE_MATERIAL] + ([CORPUS_MATERIAL] if CORPUS.is_dir() else [])
+
 
 # the reference's columns: the first 16 of ours, in the same order
 REFERENCE_COLUMNS = [f.name for f in TRACE_SCHEMA][:16]
 
 
-def reference_rows(fmt: str) -> dict[str, list[dict]]:
-    """Reference rows keyed by source_path relative to corpus/<fmt>."""
+def reference_rows(fmt: str, material: Material = CORPUS_MATERIAL) -> dict[str, list[dict]]:
+    """Reference rows keyed by source_path relative to the material's <fmt> folder."""
     out: dict[str, list[dict]] = {}
-    with open(EXPECTED / f"{fmt}.dd.jsonl", encoding="utf-8") as fh:
+    with open(material.expected / f"{fmt}.dd.jsonl", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             out.setdefault(row["source_path"], []).append(row)
@@ -76,6 +108,31 @@ def reference_forms_by_path(rows: list[dict], root: Path) -> dict[str, list[dict
         form = reference_form(row, root)
         out.setdefault(form["source_path"], []).append(form)
     return out
+
+
+def assert_parity(
+    ours: Mapping[str, list[dict]],
+    theirs: Mapping[str, list[dict]],
+    deviations: Mapping[tuple[str, str], str],
+) -> None:
+    """Every difference between our rows (reference form, by path) and the reference's is a
+    declared deviation `(path, field)`, and every declared deviation occurs. `(path, "rows")`
+    declares that we give another number of rows for a file than the reference does (a file
+    it reads that is not a trace, a trace it leaves in one row); those rows are not compared."""
+    seen: set[tuple[str, str]] = set()
+    for path, refs in theirs.items():
+        mine = ours.get(path, [])
+        if len(mine) != len(refs):
+            assert (path, "rows") in deviations, f"{path}: {len(mine)} rows, the reference {len(refs)}"
+            seen.add((path, "rows"))
+            continue
+        for row, ref in zip(mine, refs, strict=True):
+            for field, (a, b) in differences(row, ref).items():
+                assert (path, field) in deviations, (
+                    f"{path}: undeclared difference in {field}: {a!r} != {b!r}"
+                )
+                seen.add((path, field))
+    assert set(deviations) - seen == set(), "declared deviations that no longer occur"
 
 
 def differences(ours: dict, theirs: dict) -> dict[str, tuple]:

@@ -13,7 +13,9 @@ import pytest
 from tests.readers.conftest import diagnostics, trace_rows
 from tests.readers.parity import (
     CORPUS,
-    differences,
+    CORPUS_MATERIAL,
+    assert_parity,
+    materials,
     needs_corpus,
     reference_forms_by_path,
     reference_rows,
@@ -25,6 +27,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "atif"
 # Where our rows differ from the reference's on the corpus (none: every file the reference
 # reads, we read the same way).
 DEVIATIONS: dict[tuple[str, str], str] = {}
+# On the in-repo fixtures (tests/fixtures-expected/atif.dd.jsonl).
+FIXTURE_DEVIATIONS = {
+    ("embedded-subagents.trajectory.json", "rows"): (
+        "embedded sub-agent trajectories are rows of their own "
+        "(test_embedded_subagent_trajectories_are_rows_of_their_own)"
+    ),
+}
 # The three corpus trajectories the reference accepts: they break no rule.
 REFERENCE_ACCEPTS = {
     "harbor/history/a00b5a7-2025-10-29/hello-world.trajectory.json",
@@ -419,16 +428,21 @@ def test_corpus_with_the_streaming_variant(con):
     assert stream["trace_id"] == "session-2025-12-05T08-07-41-875Z-ebphxk" and stream["message_count"] == 17
 
 
-@needs_corpus
 def test_strict_mode_accepts_what_the_reference_accepts_and_names_the_rule_of_the_rest(con):
-    root = CORPUS / "atif"
-    for path in sorted(p for p in root.rglob("*.json*") if "index" not in p.name):
-        relpath = str(path.relative_to(root))
-        if relpath in REFERENCE_ACCEPTS:
-            assert len(rows(con, path, strict=True)) == 1, relpath
-        else:
-            with pytest.raises(duckdb.Error, match=rf"{path.name}:\d+: strict mode: ATIF rule: "):
-                rows(con, path, strict=True)
+    """Every trajectory we read: on the fixtures, and on the shared corpus when it is present."""
+    for material in materials():
+        root = material.root("atif")
+        accepted = set(reference_rows("atif", material))
+        if material is CORPUS_MATERIAL:
+            assert accepted == REFERENCE_ACCEPTS
+        read = sorted({Path(r["source_path"]) for r in rows(con, root, file_pattern="*.json*")})
+        assert accepted <= {str(path.relative_to(root)) for path in read}
+        for path in read:
+            if str(path.relative_to(root)) in accepted:
+                assert len(rows(con, path, strict=True)) == len(rows(con, path)), path
+            else:
+                with pytest.raises(duckdb.Error, match=rf"{path.name}:\d+: strict mode: ATIF rule: "):
+                    rows(con, path, strict=True)
 
 
 @needs_corpus
@@ -453,23 +467,23 @@ def test_lenient_warnings_name_the_reference_rejection(con):
         assert ours in first[name], (name, first[name])
 
 
-@needs_corpus
 def test_traces_detects_atif_files(con):
-    found = con.sql(f"SELECT source_kind, count(*) FROM traces('{CORPUS / 'atif'}') GROUP BY ALL").fetchall()
-    assert found == [("atif", 15)]
+    """Every trajectory and nothing else: on the fixtures, and on the corpus when present."""
+    for material in materials():
+        root = material.root("atif")
+        found = con.sql(f"SELECT source_kind, count(*) FROM traces('{root}') GROUP BY ALL").fetchall()
+        assert found == [("atif", len(rows(con, root, file_pattern="*.json*")))]
+        if material is CORPUS_MATERIAL:
+            assert found == [("atif", 15)]
 
 
-@needs_corpus
 def test_parity_with_the_reference(con):
-    root = CORPUS / "atif"
-    ours = reference_forms_by_path(rows(con, root), root)
-    seen = set()
-    theirs_all = reference_rows("atif")
-    assert set(theirs_all) == REFERENCE_ACCEPTS
-    for path, theirs in theirs_all.items():
-        assert len(ours.get(path, [])) == len(theirs), path
-        for mine, ref in zip(ours[path], theirs, strict=True):
-            for field in differences(mine, ref):
-                assert (path, field) in DEVIATIONS, (path, field, differences(mine, ref)[field])
-                seen.add((path, field))
-    assert seen == set(DEVIATIONS)
+    """On the in-repo fixtures, and on the shared corpus when it is present."""
+    for material in materials():
+        root = material.root("atif")
+        ours = reference_forms_by_path(rows(con, root), root)
+        theirs = reference_rows("atif", material)
+        if material is CORPUS_MATERIAL:
+            assert set(theirs) == REFERENCE_ACCEPTS
+        deviations = DEVIATIONS if material is CORPUS_MATERIAL else FIXTURE_DEVIATIONS
+        assert_parity(ours, theirs, deviations)

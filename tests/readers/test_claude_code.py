@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import shutil
 from collections import Counter
@@ -16,7 +17,10 @@ import pytest
 
 from tests.readers.parity import (
     CORPUS,
-    differences,
+    CORPUS_MATERIAL,
+    Material,
+    assert_parity,
+    materials,
     needs_corpus,
     our_rows,
     reference_form,
@@ -96,6 +100,10 @@ for _f in WORKFLOW_FILES:
     DEVIATIONS.update({(_f, "root_session_id"): WORKFLOW, (_f, "trace_id"): WORKFLOW})
 
 WORKFLOW_JOURNAL = "claude-code-log/workflow_basic/11110000-0000-4000-8000-000000000001/subagents/workflows/wf_demo01/journal.jsonl"
+NOT_A_TRANSCRIPT = (
+    "a file that is not a transcript is skipped (test_files_that_are_not_transcripts_are_skipped)"
+)
+DEVIATIONS[(WORKFLOW_JOURNAL, "rows")] = NOT_A_TRANSCRIPT
 # the reference skipped these (a tool_use without an id); EXPECTED.md wants a row each
 REFERENCE_SKIPPED = {
     "agent-sessions/small.jsonl",
@@ -104,29 +112,66 @@ REFERENCE_SKIPPED = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus_rows() -> dict[str, list[dict]]:
+# The same on the in-repo fixtures (tests/fixtures-expected/claude_code.dd.jsonl).
+JSON_NOT_REPR = "object content is JSON text, not Python repr (test_object_content_is_json_not_python_repr)"
+PARALLEL = "parallel tool calls are one response (test_parallel_tool_results_beside_the_path_are_kept)"
+RESUME = "records a resumed session repeats are read once (test_resume_duplicates_are_read_once)"
+FIXTURE_DEVIATIONS: dict[tuple[str, str], str] = {
+    **{
+        (f"not_transcripts/{name}", "rows"): NOT_A_TRANSCRIPT
+        for name in os.listdir(FIXTURES / "not_transcripts")
+    },
+    (
+        "inline_sidechain.jsonl",
+        "rows",
+    ): "an inline side chain is a trace of its own (test_inline_sidechain_is_its_own_trace)",
+    ("content_shapes.jsonl", "messages"): JSON_NOT_REPR,
+    ("parallel_siblings.jsonl", "messages"): PARALLEL,
+    ("parallel_siblings.jsonl", "message_count"): PARALLEL,
+    ("resume_duplicates.jsonl", "messages"): RESUME,
+    ("resume_duplicates.jsonl", "message_count"): RESUME,
+    ("rewind.jsonl", "messages"): BRANCH,
+    ("rewind.jsonl", "message_count"): BRANCH,
+    ("split_response.jsonl", "messages"): SPLIT,
+    ("split_response.jsonl", "message_count"): SPLIT,
+    ("sidechain_ancestor.jsonl", "is_sidechain"): (
+        "records the main conversation continues from stay in it "
+        "(test_sidechain_records_the_main_conversation_continues_from_stay_in_it)"
+    ),
+    ("project/-home-me-repo/session-1/subagents/workflows/wf_1/agent-w1.jsonl", "trace_id"): WORKFLOW,
+    ("project/-home-me-repo/session-1/subagents/workflows/wf_1/agent-w1.jsonl", "root_session_id"): WORKFLOW,
+    ("project/-home-me-repo/session-1/subagents/workflows/wf_1/agent-w1.jsonl", "project_path"): (
+        "sub-agents inherit their session's sessions-index entry (test_project_layout_with_subagents_and_index)"
+    ),
+}
+
+
+def material_rows(material: Material) -> dict[str, list[dict]]:
+    """Our rows for a material's claude_code folder in the reference's shape, by path (each
+    with our own row under `_row`)."""
+    root = material.root("claude_code")
     out: dict[str, list[dict]] = {}
-    for row in our_rows("claude_code", ROOT):
-        form = reference_form(row, ROOT)
+    for row in our_rows("claude_code", root):
+        form = reference_form(row, root)
         form["_row"] = row
         out.setdefault(form["source_path"], []).append(form)
     return out
 
 
-@needs_corpus
-def test_corpus_matches_the_reference_except_declared_deviations(corpus_rows):
-    theirs = reference_rows("claude_code")
-    seen: set[tuple[str, str]] = set()
-    for path, (expected,) in theirs.items():
-        if path == WORKFLOW_JOURNAL:
-            assert path not in corpus_rows, "a workflow journal is not a transcript"
-            continue
-        ours = corpus_rows[path][0]
-        for field in differences(ours, expected):
-            assert (path, field) in DEVIATIONS, f"{path}: undeclared difference in {field}"
-            seen.add((path, field))
-    assert set(DEVIATIONS) - seen == set(), "declared deviations that no longer occur"
+@pytest.fixture(scope="module")
+def corpus_rows() -> dict[str, list[dict]]:
+    return material_rows(CORPUS_MATERIAL)
+
+
+def deviations_of(material: Material) -> dict[tuple[str, str], str]:
+    return DEVIATIONS if material is CORPUS_MATERIAL else FIXTURE_DEVIATIONS
+
+
+def test_matches_the_reference_except_declared_deviations():
+    """On the in-repo fixtures, and on the shared corpus when it is present."""
+    for material in materials():
+        ours = material_rows(material)
+        assert_parity(ours, reference_rows("claude_code", material), deviations_of(material))
 
 
 def _atoms(messages: list[dict]) -> Counter:
@@ -145,22 +190,27 @@ def _atoms(messages: list[dict]) -> Counter:
     return out
 
 
-@needs_corpus
-def test_corpus_content_is_regrouped_never_lost(corpus_rows):
+def test_content_is_regrouped_never_lost():
     """Merging split responses loses no block, reasoning part, call or result; following
-    the tree drops exactly the off-path records, and says so in source_meta."""
-    for path, (expected,) in reference_rows("claude_code").items():
-        if path == WORKFLOW_JOURNAL:
-            continue
-        ours = corpus_rows[path][0]
-        mine, theirs = _atoms(ours["messages"]), _atoms(expected["messages"])
-        if path in BRANCH_FILES or path in BRANCH_FINAL_FILES:
-            assert mine - theirs == Counter() and mine != theirs, path
-            assert ours["source_meta"]["has_branches"] is True
-            assert ours["source_meta"]["off_path_records"] > 0
-        else:
-            assert mine == theirs, path
-            assert "has_branches" not in ours["source_meta"], path
+    the tree drops exactly the off-path records, and says so in source_meta (on the
+    fixtures, and on the shared corpus when it is present)."""
+    for material in materials():
+        rows, deviations = material_rows(material), deviations_of(material)
+        for path, (expected,) in reference_rows("claude_code", material).items():
+            why = deviations.get((path, "messages"))
+            if (path, "rows") in deviations or why == JSON_NOT_REPR:
+                continue
+            ours = rows[path][0]
+            mine, theirs = _atoms(ours["messages"]), _atoms(expected["messages"])
+            if why in (BRANCH, RESUME):
+                assert mine - theirs == Counter() and mine != theirs, path
+            else:
+                assert mine == theirs, path
+            if why == BRANCH:
+                assert ours["source_meta"]["has_branches"] is True
+                assert ours["source_meta"]["off_path_records"] > 0
+            else:
+                assert "has_branches" not in ours["source_meta"], path
 
 
 @needs_corpus
@@ -601,15 +651,29 @@ def test_odd_values_cost_neither_the_file_nor_the_read():
     assert any("tool_use block without a name" in r for r in reasons)
 
 
-@needs_corpus
 def test_traces_reads_claude_code_like_claude_code_traces(sql):
-    auto = sql.rows(f"SELECT source_kind, source_path, trace_id FROM traces('{ROOT}')")
-    direct = sql.rows(f"SELECT source_kind, source_path, trace_id FROM claude_code_traces('{ROOT}')")
-    assert sorted(map(tuple, (r.values() for r in auto))) == sorted(map(tuple, (r.values() for r in direct)))
     snapshot_only = (
         "claude-code-log/real_projects/-experiments-ideas/a95fea4a-b88a-4e49-ac07-4cc323d8700c.jsonl"
     )
-    assert str(ROOT / snapshot_only) in {r["source_path"] for r in auto}
+    # issue 12: the traces() sniffer raises on a record whose `type` is a list (remove the
+    # file from this set when it is fixed: the test fails until then)
+    sniff_bug = {str(FIXTURES / "odd_values.jsonl")}
+    for material in materials():
+        root = material.root("claude_code")
+        # (the fixtures hold a Codex rollout among the look-alikes, which traces() reads as Codex)
+        auto = sql.rows(
+            f"SELECT source_kind, source_path, trace_id FROM traces('{root}') WHERE source_kind = 'claude_code'"
+        )
+        direct = sql.rows(f"SELECT source_kind, source_path, trace_id FROM claude_code_traces('{root}')")
+        assert {r["source_path"] for r in direct} - {r["source_path"] for r in auto} == (
+            sniff_bug if material is not CORPUS_MATERIAL else set()
+        )
+        direct = [r for r in direct if r["source_path"] not in sniff_bug]
+        assert auto and sorted(map(tuple, (r.values() for r in auto))) == sorted(
+            map(tuple, (r.values() for r in direct))
+        )
+        if material is CORPUS_MATERIAL:
+            assert str(root / snapshot_only) in {r["source_path"] for r in auto}
 
 
 _ODD_VALUES = [None, 0, -1, 1.5, True, "", "x", [], {}, [1, "a"], {"k": [None]}, 2**70]

@@ -8,7 +8,17 @@ import json
 from pathlib import Path
 
 from tests.readers.conftest import diagnostics, trace_rows
-from tests.readers.parity import CORPUS, differences, needs_corpus, reference_form, reference_rows
+from tests.readers.parity import (
+    CORPUS,
+    CORPUS_MATERIAL,
+    Material,
+    assert_parity,
+    materials,
+    needs_corpus,
+    reference_form,
+    reference_forms_by_path,
+    reference_rows,
+)
 from tracesql.connection import open_connection
 from tracesql.readers.codex.reader import CodexReader
 
@@ -18,9 +28,10 @@ SPAWN = "claude-code-log/sessions/2026/01/03/rollout-2026-01-03T04-05-06-2222222
 CHILD = "claude-code-log/sessions/2026/01/03/rollout-2026-01-03T04-05-10-33333333-3333-4333-8333-333333333333.jsonl"
 LISTING = "claude-code-log/sessions/2026/01/02/rollout-2026-01-02T03-04-05-11111111-1111-4111-8111-111111111111.jsonl"
 
+TEXT = "input_text/output_text blocks are plain text blocks (test_text_block_types_are_normalized...)"
 # Where our rows differ from the reference's on the corpus, and why (each has a test below).
 DEVIATIONS = {
-    (LISTING, "messages"): "input_text/output_text blocks are plain text blocks",
+    (LISTING, "messages"): TEXT,
     (SPAWN, "messages"): "the user prompt, recorded only as an event_msg, is kept",
     (SPAWN, "message_count"): "the user prompt, recorded only as an event_msg, is kept",
     (CHILD, "messages"): "the sub-agent's own prompt and answer (event_msg only) are kept",
@@ -30,6 +41,54 @@ DEVIATIONS = {
     (CHILD, "agent_id"): "a sub-agent's agent_id is its own thread id",
     (CHILD, "is_sidechain"): "a sub-agent is a side chain",
     (CHILD, "source_meta.source"): "an object-valued source stays JSON, not Python repr",
+}
+
+# The same on the in-repo fixtures (tests/fixtures-expected/codex.dd.jsonl).
+BUILTIN = "built-in tool items are tool calls (test_builtin_tool_items_are_tool_calls)"
+LEGACY = "a legacy rollout (header line, untyped records) is read whole (test_legacy_rollout)"
+NESTED = "a sub-agent belongs to the top session that spawned it (test_nested_sub_agents_belong_to_the_top_session)"
+FIRST_META = (
+    "the first session_meta is the session's, later ones are replayed (test_first_session_meta_is...)"
+)
+JSON_SOURCE = "an object-valued source stays JSON, not Python repr (test_object_valued_source_is_json)"
+_SUB = "subagents/2026/01/05/rollout-2026-01-05T10-00-"
+_MODERN = "modern/2026/03/10/rollout-2026-03-10T09-00-00-modern-0001.jsonl"
+_LEGACY = "legacy/rollout-2025-08-20T13-20-47-0c27a914.jsonl"
+FIXTURE_DEVIATIONS = {
+    (f"{_SUB}00-root-0001.jsonl", "messages"): TEXT,
+    (f"{_SUB}10-child-0002.jsonl", "messages"): TEXT,
+    (f"{_SUB}10-child-0002.jsonl", "trace_id"): FIRST_META,
+    (f"{_SUB}10-child-0002.jsonl", "started_at"): FIRST_META,
+    (f"{_SUB}10-child-0002.jsonl", "source_meta.source"): FIRST_META,
+    (f"{_SUB}10-child-0002.jsonl", "agent_id"): NESTED,
+    (f"{_SUB}10-child-0002.jsonl", "is_sidechain"): NESTED,
+    (f"{_SUB}20-grandchild-0003.jsonl", "messages"): TEXT,
+    (f"{_SUB}20-grandchild-0003.jsonl", "root_session_id"): NESTED,
+    (f"{_SUB}20-grandchild-0003.jsonl", "agent_id"): NESTED,
+    (f"{_SUB}20-grandchild-0003.jsonl", "is_sidechain"): NESTED,
+    (f"{_SUB}20-grandchild-0003.jsonl", "source_meta.source"): JSON_SOURCE,
+    (f"{_SUB}40-review-0004.jsonl", "messages"): TEXT,
+    (f"{_SUB}40-review-0004.jsonl", "agent_id"): NESTED,
+    (f"{_SUB}40-review-0004.jsonl", "is_sidechain"): NESTED,
+    (f"{_SUB}40-review-0004.jsonl", "source_meta.source"): JSON_SOURCE,
+    (_MODERN, "messages"): BUILTIN,
+    (_MODERN, "message_count"): BUILTIN,
+    (_MODERN, "tool_call_count"): BUILTIN,
+    (_MODERN, "git_branch"): "git_branch comes from session_meta.git.branch (test_modern_rollout)",
+    **{
+        (_LEGACY, field): LEGACY
+        for field in (
+            "trace_id",
+            "root_session_id",
+            "git_branch",
+            "messages",
+            "message_count",
+            "tool_call_count",
+            "final_assistant_message",
+            "source_meta.record_types",
+            "source_meta.response_item_types",
+        )
+    },
 }
 
 
@@ -259,27 +318,21 @@ def test_every_corpus_file_gives_a_row_with_a_file_pattern(con):
     assert bad["line"] == 3 and bad["severity"] == "warning" and "invalid JSON" in bad["reason"]
 
 
-@needs_corpus
 def test_parity_with_the_reference():
-    connection = open_connection()
-    try:
-        ours = {}
-        root = CORPUS / "codex"
-        for row in rows(connection, root, file_pattern="*.jsonl"):
-            form = reference_form(row, root)
-            ours[form["source_path"]] = form
-    finally:
-        connection.close()
-    found = set()
-    for relpath, (theirs,) in reference_rows("codex").items():
-        for field in differences(ours[relpath], theirs):
-            assert (relpath, field) in DEVIATIONS, f"{relpath}: undeclared difference in {field}"
-            found.add((relpath, field))
-    assert found == set(DEVIATIONS), f"declared but not seen: {set(DEVIATIONS) - found}"
+    """On the in-repo fixtures, and on the shared corpus when it is present."""
+    for material in materials():
+        connection = open_connection()
+        try:
+            root = material.root("codex")
+            ours = reference_forms_by_path(rows(connection, root, file_pattern="*.jsonl"), root)
+        finally:
+            connection.close()
+        deviations = DEVIATIONS if material is CORPUS_MATERIAL else FIXTURE_DEVIATIONS
+        assert_parity(ours, reference_rows("codex", material), deviations)
 
 
-def reference_messages(relpath: str) -> list[dict]:
-    (row,) = reference_rows("codex")[relpath]
+def reference_messages(relpath: str, material: Material = CORPUS_MATERIAL) -> list[dict]:
+    (row,) = reference_rows("codex", material)[relpath]
     return row["messages"]
 
 
@@ -293,8 +346,8 @@ def as_text_blocks(messages: list[dict]) -> list[dict]:
     return out
 
 
-def our_reference_messages(con, relpath: str) -> list[dict]:
-    root = CORPUS / "codex"
+def our_reference_messages(con, relpath: str, material: Material = CORPUS_MATERIAL) -> list[dict]:
+    root = material.root("codex")
     (row,) = [r for r in rows(con, root, file_pattern="*.jsonl") if r["source_path"] == str(root / relpath)]
     return reference_form(row, root)["messages"]
 
@@ -302,9 +355,16 @@ def our_reference_messages(con, relpath: str) -> list[dict]:
 # --- one test per deviation ----------------------------------------------------------------
 
 
-@needs_corpus
 def test_text_block_types_are_normalized_and_nothing_else_differs(con):
-    assert our_reference_messages(con, LISTING) == as_text_blocks(reference_messages(LISTING))
+    """In every file whose messages differ only by this: on the fixtures, and on the corpus."""
+    for material in materials():
+        deviations = DEVIATIONS if material is CORPUS_MATERIAL else FIXTURE_DEVIATIONS
+        paths = [path for (path, field), why in deviations.items() if field == "messages" and why == TEXT]
+        assert paths
+        for path in paths:
+            assert our_reference_messages(con, path, material) == as_text_blocks(
+                reference_messages(path, material)
+            )
 
 
 def test_text_blocks_keep_annotations_as_data(con, tmp_path):
