@@ -30,13 +30,11 @@ def detected():
 
 
 # Files a material holds in another format's folder on purpose, by the format traces() gives
-# them (a Codex rollout among the Claude Code look-alikes), and, issue 12: a Claude Code file
-# whose `type` is a list, which the traces() sniffer fails on (remove it when fixed).
+# them (a Codex rollout among the Claude Code look-alikes).
 ELSEWHERE = {
     "fixtures": {("codex", "claude_code/not_transcripts/rollout-codex.jsonl")},
     "corpus": set(),
 }
-SNIFF_BUG = {"fixtures": {("claude_code", "claude_code/odd_values.jsonl")}, "corpus": set()}
 
 
 def test_every_format_is_detected_as_its_own_reader_reads_it():
@@ -50,7 +48,7 @@ def test_every_format_is_detected_as_its_own_reader_reads_it():
                 root, f"SELECT * FROM {fmt}_traces('{root / fmt}', file_pattern := '{pattern}')", fmt
             )
         assert {(fmt, path) for fmt, path, _ in found - own} == ELSEWHERE[material.name]
-        assert {(fmt, path) for fmt, path, _ in own - found} == SNIFF_BUG[material.name]
+        assert own - found == Counter()
 
 
 def _trace_rows(root: Path, sql: str, fmt: str | None = None) -> Counter:
