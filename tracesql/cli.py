@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,11 @@ console = Console()
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 
-def handle_errors(command):
+def handle_errors(command: Callable[..., None]) -> Callable[..., None]:
     """One error handler for every command: `Error: ...` and exit code 1, or the traceback with --debug."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> None:
         ctx = click.get_current_context()
         debug = kwargs.get("debug") or (ctx.obj or {}).get("debug")
         try:
@@ -195,7 +196,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 )
 @handle_errors
 def run(
-    project_dir, profiles_dir, target, vars_text, debug, select, exclude, preview, preview_model, **options
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    preview: int | None,
+    preview_model: str | None,
+    **options: Any,
 ) -> None:
     """Build the selected models (views, tables, incremental models) in dependency order."""
     run_options = llm_run_options(options)
@@ -235,7 +245,16 @@ def _preview_command(args: dict[str, Any], run_options: RunOptions) -> None:
 @selection_options
 @build_options
 @handle_errors
-def build(project_dir, profiles_dir, target, vars_text, debug, select, exclude, **options) -> None:
+def build(
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Build the selected models and run their data tests; a failed test skips what depends on its model."""
     _run_command("build", locals(), llm_run_options(options), models=True, tests=True)
 
@@ -245,7 +264,16 @@ def build(project_dir, profiles_dir, target, vars_text, debug, select, exclude, 
 @selection_options
 @click.option("-x", "--fail-fast", is_flag=True, help="Stop at the first failure.")
 @handle_errors
-def test(project_dir, profiles_dir, target, vars_text, debug, select, exclude, fail_fast) -> None:
+def test(
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fail_fast: bool,
+) -> None:
     """Run the data tests of the selected models against the built database."""
     _run_command("test", locals(), llm_run_options({}), models=False, tests=True)
 
@@ -341,7 +369,15 @@ def ls_command(
 )
 @handle_errors
 def show(
-    model_or_sql, project_dir, profiles_dir, target, vars_text, debug, limit, fmt, record_number
+    model_or_sql: str,
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    limit: int,
+    fmt: str,
+    record_number: int | None,
 ) -> None:
     """Show the first rows of a model, or of a SELECT (which may use ref() and macros)."""
     from tracesql.commands import query as querying
@@ -416,7 +452,9 @@ def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, outp
 @main.command()
 @project_options
 @handle_errors
-def debug(project_dir, profiles_dir, target, vars_text, debug) -> None:
+def debug(
+    project_dir: str | None, profiles_dir: str | None, target: str | None, vars_text: str | None, debug: bool
+) -> None:
     """Show the resolved project, target, database, vars and LLM providers (whether keys are set, never the keys)."""
     import duckdb
 

@@ -286,7 +286,7 @@ class _Execution:
                     continue  # the other tests of a model whose test failed still run
                 self.blocked.setdefault(uid, f"skipped: upstream {kind} '{node.name}' {what_happened}")
 
-    def _result(self, node, status: str, **kwargs: Any) -> NodeResult:
+    def _result(self, node: Model | DataTest, status: str, **kwargs: Any) -> NodeResult:
         return NodeResult(node.unique_id, node.name, node.kind, node.rel_path, status, **kwargs)
 
     def _run_model(self, model: Model, compiled: Compiled) -> NodeResult:
@@ -344,7 +344,7 @@ class _Execution:
         self.llm.check_configured(compiled.llm_models)
 
     def _failure(
-        self, node, compiled: Compiled, exc: BaseException, started: float, **facts: Any
+        self, node: Model | DataTest, compiled: Compiled, exc: BaseException, started: float, **facts: Any
     ) -> NodeResult:
         error = self._clean_error(exc, node, compiled)
         status = "skipped" if isinstance(error, LLMNotConfigured) else "error"

@@ -70,7 +70,17 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
     two_texts: list[Any] = [varchar, varchar]
     call_params: list[Any] = [varchar] * 6 + [double, double, bigint]
 
-    def call(kind, prompt, spec, variables, model, system, temperature, top_p, max_tokens) -> pa.Array:
+    def call(
+        kind: pa.Array,
+        prompt: pa.Array,
+        spec: pa.Array,
+        variables: pa.Array,
+        model: pa.Array,
+        system: pa.Array,
+        temperature: pa.Array,
+        top_p: pa.Array,
+        max_tokens: pa.Array,
+    ) -> pa.Array:
         arrays = (kind, prompt, spec, variables, model, system, temperature, top_p, max_tokens)
         return pa.array(runtime.run_batch([a.to_pylist() for a in arrays]), type=pa.string())
 
