@@ -363,10 +363,12 @@ def test_clean_keeps_the_llm_cache(project: Path):
     assert invoke(project, "compile").exit_code == 0
     (project / "target" / "llm_cache.sqlite").write_bytes(b"answers that were paid for")
     (project / "target" / "llm_cache.sqlite-wal").write_bytes(b"")
+    (project / "target" / "llm_calls.sqlite").write_bytes(b"what they cost")
     assert invoke(project, "clean").exit_code == 0
     assert sorted(p.name for p in (project / "target").iterdir()) == [
         "llm_cache.sqlite",
         "llm_cache.sqlite-wal",
+        "llm_calls.sqlite",
     ]
 
 

@@ -78,3 +78,13 @@ class LLMNotConfigured(LLMError):
 
     Raised before any HTTP request, so the runner can report the model as skipped; the
     message names the profiles.yml entry or environment variable to set."""
+
+
+class LLMStoreError(LLMError):
+    """The LLM cache or call-log file cannot be used (garbled, not writable, from a newer
+    release, deleted during the run). Raised before any request when the file is opened,
+    so nothing is paid for an answer that could not be kept."""
+
+
+class RunInterrupted(TracesqlError):
+    """The run was stopped by SIGINT or SIGTERM: no new LLM request was started after it."""

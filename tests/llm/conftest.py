@@ -39,8 +39,12 @@ def make_config(
 class Session:
     """A tracesql connection with an LLM config; `.runtime` is its LLM runtime."""
 
-    def __init__(self, config: LLMConfig, database: str = ":memory:", **run_options) -> None:
-        self.con = tracesql.connect(database, llm_config=config, run_options=RunOptions(**run_options))
+    def __init__(
+        self, config: LLMConfig, database: str = ":memory:", *, read_only: bool = False, **run_options
+    ) -> None:
+        self.con = tracesql.connect(
+            database, read_only=read_only, llm_config=config, run_options=RunOptions(**run_options)
+        )
         self.runtime = self.con.session.llm
 
     def rows(self, sql: str) -> list[tuple]:
@@ -60,12 +64,17 @@ def session(server, tmp_path):
     run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "progress"}
 
     def open_session(
-        *, models: dict | None = None, database: str = ":memory:", cache: Path | str | None = None, **kw
+        *,
+        models: dict | None = None,
+        database: str = ":memory:",
+        cache: Path | str | None = None,
+        read_only: bool = False,
+        **kw,
     ) -> Session:
         run = {k: v for k, v in kw.items() if k in run_keys}
         settings = {k: v for k, v in kw.items() if k not in run_keys}
         config = make_config(server, cache or tmp_path / "llm_cache.sqlite", models=models, **settings)
-        s = Session(config, database, **run)
+        s = Session(config, database, read_only=read_only, **run)
         opened.append(s)
         return s
 

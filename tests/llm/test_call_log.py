@@ -67,3 +67,34 @@ def test_dry_run_flush_writes_nothing(server, session):
     s = session(dry_run=True)
     s.rows("SELECT llm('q')")
     assert s.runtime.flush_call_log(s.con) == 0
+
+
+def test_each_value_has_one_final_row_that_joins_to_it(server, session):
+    """Re-asks carry the value's request hash, only the row that decided a value is final,
+    and a value refused by the budget gets a row of its own: every NULL joins to its reason."""
+    server.when("fixed", Reply.text("not json"), times=2)  # then the default: a valid instance
+    server.when("broken", Reply.text("never json"))
+    ask = "SELECT r.value.a IS NOT NULL, r.request_hash FROM (SELECT llm_response(?, schema := 'STRUCT(a INTEGER)') AS r)"
+    s = session(structured_retries=2)
+    budget = session(max_calls=0)  # another connection, the same call-log file
+    answers = {p: s.con.execute(ask, [p]).fetchone() for p in ("fixed", "broken")}
+    answers["skipped"] = budget.con.execute(ask, ["skipped"]).fetchone()
+    assert {p: ok for p, (ok, _) in answers.items()} == {"fixed": True, "broken": False, "skipped": False}
+    log = s.rows("SELECT request_hash, reask, attempt, final, error FROM llm_call_log() ORDER BY call_id")
+    assert sum(final for *_, final, _ in log) == len({row[0] for row in log}) == 3
+    reasons = {
+        p: [error for h, *_, final, error in log if h == hash_ and final] for p, (_, hash_) in answers.items()
+    }
+    assert reasons["fixed"] == [None]
+    assert reasons["broken"][0].startswith("no valid structured answer after 3 tries")
+    assert reasons["skipped"] == ["budget reached: max_calls=0"]
+    fixed, skipped = answers["fixed"][1], answers["skipped"][1]
+    assert [(reask, final) for h, reask, _, final, _ in log if h == fixed] == [
+        (0, False),
+        (1, False),
+        (2, True),
+    ]
+    assert [(attempt, final) for h, _, attempt, final, _ in log if h == skipped] == [(None, True)]
+    s.rows("SELECT llm_struct('fixed', 'STRUCT(a INTEGER)')")  # again, from the cache: the latest final
+    again = s.con.execute("SELECT cache_hit FROM llm_call_log() WHERE request_hash = ? AND final", [fixed])
+    assert again.fetchall() == [(True,)]

@@ -153,3 +153,26 @@ def test_llm_calls_are_found_in_the_sql_tree_not_its_text(server, tmp_path):
     assert statuses["notes"][0] == "success"
     assert statuses["asks"][0] == "skipped" and "unknown LLM model alias 'ghost'" in statuses["asks"][1]
     assert server.requests == []
+
+
+def test_llm_calls_is_filled_from_the_call_log(server, tmp_path):
+    """`llm_calls` gets every call of the call log: a run's own, and those of an earlier
+    `tracesql query`; each request hash has exactly one final row, its latest outcome."""
+    root = tmp_path / "proj"
+    write_project(root, server.url)
+    assert cli(root, "query", "SELECT llm('ad hoc', model := 'judge') AS a").exit_code == 0
+    assert cli(root, "run").exit_code == 0
+    assert cli(root, "run", "--full-refresh").exit_code == 0  # all from the cache
+    con = duckdb.connect(str(root / "tracesql.duckdb"), read_only=True)
+    try:
+        by_model = dict(con.execute("SELECT project_model, count(*) FROM llm_calls GROUP BY ALL").fetchall())
+        finals = con.execute(
+            "SELECT count(*) FILTER (final), bool_and(cache_hit) FILTER (final) FROM llm_calls "
+            "GROUP BY request_hash"
+        ).fetchall()
+        ids = con.execute("SELECT count(*), count(DISTINCT (run_id, call_id)) FROM llm_calls").fetchone()
+    finally:
+        con.close()
+    assert by_model == {None: 1, "digests": 10, "sft": 10}
+    assert sorted(finals) == [(1, False)] + [(1, True)] * 10  # the ad-hoc call was not asked again
+    assert ids == (21, 21)

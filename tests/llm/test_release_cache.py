@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -60,14 +61,18 @@ def test_a_cache_from_the_last_release_still_hits(server, tmp_path, monkeypatch)
         hits = con.execute("SELECT cache_hit, attempt, input_tokens, output_tokens FROM llm_calls").fetchall()
     finally:
         con.close()
-    assert hits == [(True, 0, 12, 3)]
-    with sqlite3.connect(cache) as db:  # the old call-log row is still there, beside the new one
+    # this run's cache hit, and the old release's own call, moved into the call log
+    assert sorted(hits) == [(False, 1, 12, 3), (True, 0, 12, 3)]
+    with sqlite3.connect(cache) as db:  # the old call-log row moved to the call-log file...
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'calls'").fetchone() == (0,)
+    with sqlite3.connect(tmp_path / "llm_calls.sqlite") as db:  # ...beside the new one
         assert db.execute("SELECT count(*), sum(cache_hit) FROM calls").fetchone() == (2, 1)
 
 
 def test_an_older_schema_is_migrated_in_place(tmp_path):
     """A file from before answers kept their reasoning and calls their cost: the missing
-    columns are added to the same file, and its rows read back by column name."""
+    columns are added to the same file, and its rows read back by column name; its
+    call-log rows move to the call-log file."""
     from tracesql.llm.cache import CachedResponse, LLMStore
     from tracesql.llm.calls import CallRecord
 
@@ -85,7 +90,7 @@ def test_an_older_schema_is_migrated_in_place(tmp_path):
         db.execute("INSERT INTO calls (run_id, cache_hit) VALUES ('old-run', 1)")
     inode = path.stat().st_ino
 
-    store = LLMStore(path)
+    store = LLMStore(path, tmp_path / "llm_calls.sqlite")
     try:
         assert store.get("k1") == CachedResponse("k1", "m", "pm", "old answer", "stop", 5, 2, 1.5, None)
         record = CallRecord(
@@ -96,7 +101,7 @@ def test_an_older_schema_is_migrated_in_place(tmp_path):
         assert store.get_many(["k1", "k2"])["k2"].reasoning == "because"
         old, new = store.calls()
         assert (old.run_id, old.cache_hit, old.cost_usd) == ("old-run", True, None)
-        assert new == record
+        assert replace(new, call_id=None) == record and (old.call_id, new.call_id) == (1, 2)
     finally:
         store.close()
     assert path.stat().st_ino == inode  # the same file, not a new one beside a moved-aside copy

@@ -84,8 +84,9 @@ def init_project(directory: str | Path) -> list[Path]:
 
 
 def clean(project_dir: Path, target_dir: Path) -> Path | None:
-    """Empty target/ (never anything outside the project), keeping the LLM cache
-    (llm_cache.sqlite*): clearing it would make the next run pay again. Returns target/ if it existed."""
+    """Empty target/ (never anything outside the project), keeping the LLM cache and call log
+    (llm_cache.sqlite*, llm_calls.sqlite*): clearing the cache would make the next run pay
+    again. Returns target/ if it existed."""
     target_dir = target_dir.resolve()
     if project_dir.resolve() not in target_dir.parents:
         raise ProjectError(f"refusing to delete {target_dir}: it is not inside the project {project_dir}")
@@ -93,7 +94,7 @@ def clean(project_dir: Path, target_dir: Path) -> Path | None:
         return None
     for entry in target_dir.iterdir():
         if entry.name.startswith(KEEP_ON_CLEAN):
-            continue  # the LLM cache holds answers that were paid for
+            continue  # the LLM cache holds answers that were paid for, the log what they cost
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -103,4 +104,4 @@ def clean(project_dir: Path, target_dir: Path) -> Path | None:
     return target_dir
 
 
-KEEP_ON_CLEAN = "llm_cache.sqlite"
+KEEP_ON_CLEAN = ("llm_cache.sqlite", "llm_calls.sqlite")

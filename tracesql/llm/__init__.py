@@ -3,14 +3,15 @@
 - config.py      providers, model aliases and settings (profiles.yml); RunOptions
 - names.py       the SQL functions' names
 - functions.py   the SQL functions and the connection hook
-- runtime.py     per-connection state: chunks of rows to answers (cache lookups,
-                 in-flight sharing, the network side)
+- runtime.py     per-connection state: chunks of rows to answers (cache lookups, dry runs)
+- fetching.py    the network side: in-flight sharing, re-asks, the call-log row deciding each value
 - jobs.py        one row's request (resolved alias, rendered prompt, schema) and its value
 - lanes.py       the event loop thread and one lane per model alias
 - budget.py      max calls / max tokens, and the dry run's estimates
 - stats.py       per-alias totals and the call-log rows of a run
 - client.py      HTTP through the `openai` client, tracesql's own retries
-- cache.py       the persistent response cache and call log (SQLite)
+- cache.py       the persistent response cache and call log (two SQLite files)
+- sqlitedb.py    opening and verifying those files before any request
 - calls.py       call-log rows and the `llm_calls` table
 - columns.py     table rows declared once (DuckDB types, the cache's SQLite DDL, migration)
 - structured.py  JSON schema <-> DuckDB type, validation of answers

@@ -48,27 +48,25 @@ class Budget:
 class DryRunEstimate:
     """The calls a real run would make, and their tokens."""
 
-    def __init__(self, mean_output_tokens: Callable[[str], float | None]) -> None:
-        self._mean_output_tokens = mean_output_tokens  # alias -> mean of its cached answers
-        self._history: dict[str, float | None] = {}
+    def __init__(self, output_history: Callable[[str | None, str], float | None]) -> None:
+        # (project model, provider model) -> mean output tokens of its answers in the call log
+        self._output_history = output_history
+        self._history: dict[tuple[str | None, str], float | None] = {}
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def estimate(self, request: ChatRequest) -> tuple[int, int] | None:
+    def estimate(self, request: ChatRequest, project_model: str | None) -> tuple[int, int] | None:
         """(input tokens, output tokens) of a request a real run would send; None for one
         already counted (a repeated request is sent once)."""
         with self._lock:
             if request.key in self._seen:
                 return None
             self._seen.add(request.key)
-        output = self._output_tokens(request.alias)
+        key = (project_model, request.model.model)
+        if key not in self._history:
+            self._history[key] = self._output_history(*key)
+        output = self._history[key]
         return (
             request.input_chars() // 4 + 4 * len(request.messages),
             int(output or request.max_tokens or DEFAULT_OUTPUT_TOKENS),
         )
-
-    def _output_tokens(self, alias: str) -> float | None:
-        """Mean output tokens of this alias's cached answers (asked once per alias)."""
-        if alias not in self._history:
-            self._history[alias] = self._mean_output_tokens(alias)
-        return self._history[alias]

@@ -50,6 +50,8 @@ class ChatRequest:
     max_tokens: int | None
     schema: OutputSchema | None
     key: str = ""
+    root: str = ""  # the key of the value's own request (a re-ask's differs from its key)
+    reask_number: int = 0  # 0: the request itself; n: its n-th re-ask after an invalid answer
 
     @classmethod
     def build(
@@ -63,6 +65,9 @@ class ChatRequest:
         top_p: float | None,
         max_tokens: int | None,
         schema: OutputSchema | None,
+        *,
+        root: str | None = None,
+        reask_number: int = 0,
     ) -> ChatRequest:
         temperature = model.temperature if temperature is None else temperature
         top_p = model.top_p if top_p is None else top_p
@@ -90,6 +95,8 @@ class ChatRequest:
             max_tokens,
             schema,
             key,
+            root or key,
+            reask_number,
         )
 
     def reask(self, provider: ProviderConfig, answer: str | None, problem: str) -> ChatRequest:
@@ -114,6 +121,8 @@ class ChatRequest:
             self.top_p,
             self.max_tokens,
             self.schema,
+            root=self.root,
+            reask_number=self.reask_number + 1,
         )
 
     def input_chars(self) -> int:
@@ -139,12 +148,15 @@ class Attempt:
 
 
 class CallFailed(Exception):
-    """A request that failed for good (after retries, or not retryable)."""
+    """A request that failed for good (after retries, or not retryable). `logged`: its
+    final call-log row is written (the last failed attempt's); else the runtime writes an
+    outcome row for it."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(self, message: str, status_code: int | None = None, *, logged: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.logged = logged
 
 
 class BudgetReached(CallFailed):
@@ -206,7 +218,6 @@ class ModelLane:
             body = self.body(request, mode)
             async with self.semaphore:
                 if self.down is not None:
-                    report(Attempt(number, None, 0.0, error=self.down))
                     raise CallFailed(self.down)
                 if admit is not None:
                     admit()
@@ -259,9 +270,10 @@ class ModelLane:
                 finally:
                     self.posting -= 1
             if delay is None or retries >= self.settings.max_retries:
+                if retries:
+                    error += f" (after {retries + 1} attempts)"
                 report(Attempt(number, status, _ms(started), error=error))
-                suffix = f" (after {retries + 1} attempts)" if retries else ""
-                raise CallFailed(error + suffix, status)
+                raise CallFailed(error, status, logged=True)
             report(Attempt(number, status, _ms(started), error=error, retry_in=delay))
             retries += 1
             await asyncio.sleep(delay)  # holds no slot: the other requests keep the lane busy

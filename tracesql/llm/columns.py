@@ -14,7 +14,7 @@ lists (by name, never by position), and the in-place migration of an older cache
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import Field, field, fields
+from dataclasses import MISSING, Field, field, fields
 from typing import Any, TypeVar
 
 SQLITE_TYPES = {
@@ -29,11 +29,12 @@ SQLITE_TYPES = {
 Row = TypeVar("Row")
 
 
-def column(duckdb_type: str, *, primary_key: bool = False) -> Any:
-    """A dataclass field that is a table column of this DuckDB type."""
+def column(duckdb_type: str, *, primary_key: bool = False, default: Any = MISSING) -> Any:
+    """A dataclass field that is a table column of this DuckDB type (a primary key of type
+    BIGINT or INTEGER is SQLite's row id: inserting NULL assigns the next one)."""
     if duckdb_type not in SQLITE_TYPES:
         raise ValueError(f"no SQLite storage for DuckDB type {duckdb_type}")
-    return field(metadata={"duckdb": duckdb_type, "primary_key": primary_key})
+    return field(default=default, metadata={"duckdb": duckdb_type, "primary_key": primary_key})
 
 
 def _columns(cls: type) -> list[Field[Any]]:
@@ -59,9 +60,9 @@ def _sqlite_column(f: Field[Any]) -> str:
     )
 
 
-def create_table(table: str, cls: type, *, leading: tuple[str, ...] = ()) -> str:
-    """`CREATE TABLE IF NOT EXISTS` for SQLite; `leading` columns (e.g. a row id) come first."""
-    parts = [*leading, *(_sqlite_column(f) for f in _columns(cls))]
+def create_table(table: str, cls: type) -> str:
+    """`CREATE TABLE IF NOT EXISTS` for SQLite."""
+    parts = [_sqlite_column(f) for f in _columns(cls)]
     return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)})"
 
 

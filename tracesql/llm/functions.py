@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 try:
@@ -33,6 +34,7 @@ from tracesql.llm import judge
 from tracesql.llm.calls import LLM_CALLS_STRUCT, record_dicts
 from tracesql.llm.client import prefetch_openai
 from tracesql.llm.config import LLMConfig, RunOptions
+from tracesql.llm.jobs import FULL_KINDS
 from tracesql.llm.names import CALL_UDF, LOG_UDF, RENDER_UDF, SQL_NAMES, STRUCTURE_UDF
 from tracesql.llm.prompts import render_json_vars
 from tracesql.llm.runtime import LLMRuntime
@@ -40,9 +42,20 @@ from tracesql.llm.structured import parse_output_schema
 
 __all__ = ["SQL_NAMES", "configure_llm", "register"]
 
-RESPONSE_STRUCTURE = (
-    '{"text": "VARCHAR", "reasoning": "VARCHAR", "finish_reason": "VARCHAR", "input_tokens": "BIGINT", '
-    '"output_tokens": "BIGINT", "cache_hit": "BOOLEAN", "error": "VARCHAR", "request_hash": "VARCHAR"}'
+# llm_response()'s fields; "value" is the text, or the structure of a schema or judge
+RESPONSE_FIELDS = {
+    "text": "VARCHAR",
+    "value": "VARCHAR",
+    "reasoning": "VARCHAR",
+    "finish_reason": "VARCHAR",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cache_hit": "BOOLEAN",
+    "error": "VARCHAR",
+    "request_hash": "VARCHAR",
+}
+_RESPONSE_KIND = (
+    "CASE WHEN scores IS NOT NULL THEN 'full_judge' WHEN schema IS NOT NULL THEN 'full_json' ELSE 'full' END"
 )
 _OPTIONS = (
     "model := NULL, system := NULL, vars := NULL, temperature := NULL, top_p := NULL, max_tokens := NULL"
@@ -58,8 +71,9 @@ MACROS = [
     f"from_json({CALL_UDF}('json', prompt, schema, {_PASS}), {STRUCTURE_UDF}('json', schema || ''))",
     f"CREATE OR REPLACE TEMP MACRO llm_judge(prompt, scores, {_OPTIONS}) AS "
     f"from_json({CALL_UDF}('judge', prompt, scores, {_PASS}), {STRUCTURE_UDF}('judge', scores || ''))",
-    f"CREATE OR REPLACE TEMP MACRO llm_response(prompt, {_OPTIONS}) AS "
-    f"from_json({CALL_UDF}('full', prompt, NULL, {_PASS}), '{RESPONSE_STRUCTURE}')",
+    f"CREATE OR REPLACE TEMP MACRO llm_response(prompt, schema := NULL, scores := NULL, {_OPTIONS}) AS "
+    f"from_json({CALL_UDF}({_RESPONSE_KIND}, prompt, coalesce(scores, schema), {_PASS}), "
+    f"{STRUCTURE_UDF}({_RESPONSE_KIND}, coalesce(scores, schema) || ''))",
     f"CREATE OR REPLACE TEMP MACRO llm_render(template, vars := NULL) AS {RENDER_UDF}(template, to_json(vars))",
     f"CREATE OR REPLACE TEMP MACRO llm_call_log() AS TABLE SELECT unnest({LOG_UDF}(), recursive := true)",
 ]
@@ -84,9 +98,8 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
         arrays = (kind, prompt, spec, variables, model, system, temperature, top_p, max_tokens)
         return pa.array(runtime.run_batch([a.to_pylist() for a in arrays]), type=pa.string())
 
-    def structure(kind: str, spec: str) -> str:
-        schema = judge.judge_schema(spec) if kind == "judge" else parse_output_schema(spec)
-        return schema.structure
+    def structure(kind: str, spec: str | None) -> str:
+        return structure_of(kind, spec)
 
     def render(template: str, variables: str | None) -> str:
         return render_json_vars(template, variables)
@@ -104,11 +117,24 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
         side_effects=True,
     )
     # no side effects: DuckDB folds it on the constant schema while binding from_json
-    con.create_function(STRUCTURE_UDF, structure, two_texts, varchar)
+    con.create_function(STRUCTURE_UDF, structure, two_texts, varchar, null_handling=SPECIAL)
     con.create_function(RENDER_UDF, render, two_texts, varchar, null_handling=SPECIAL)
     con.create_function(LOG_UDF, call_log, [], duckdb.sqltype(LLM_CALLS_STRUCT), side_effects=True)
     for macro in MACROS:
         con.execute(macro)
+
+
+def structure_of(kind: str, spec: str | None) -> str:
+    """The `from_json` structure of a call's value (`full*`: of llm_response()'s struct)."""
+    base = FULL_KINDS.get(kind, kind)
+    if base == "text":
+        value: Any = "VARCHAR"
+    else:
+        schema = judge.judge_schema(spec or "") if base == "judge" else parse_output_schema(spec or "")
+        value = schema.duckdb_type
+    if kind not in FULL_KINDS:
+        return orjson.dumps(value).decode()
+    return orjson.dumps({**RESPONSE_FIELDS, "value": value}).decode()
 
 
 def configure_llm(

@@ -25,12 +25,19 @@ class Target:
     provider: ProviderConfig
 
 
+# The kinds of value the SQL functions ask for; `full_*` are `llm_response()`'s, which
+# return the answer's story (text, tokens, cache hit, error, request hash) with the value.
+FULL_KINDS = {"full": "text", "full_json": "json", "full_judge": "judge"}
+
+
 @dataclass
 class Job:
-    """One row's value: index in the chunk, kind (text | json | judge | full), request."""
+    """One row's value: index in the chunk, kind (text | json | judge), whether the SQL
+    function wants the whole response (`llm_response`), the request."""
 
     index: int
     kind: str
+    full: bool
     target: Target
     request: ChatRequest
     schema: OutputSchema | None
@@ -54,6 +61,8 @@ def build_job(
         prompt = prompts.render_json_vars(prompt, variables)
         if system is not None:
             system = prompts.render_json_vars(system, variables)
+    full = kind in FULL_KINDS
+    kind = FULL_KINDS.get(kind, kind)
     schema = None
     if kind == "judge":
         schema = judge.judge_schema(spec)
@@ -74,16 +83,23 @@ def build_job(
         None if max_tokens is None else int(max_tokens),
         schema,
     )
-    return Job(index, kind, target, request, schema)
+    return Job(index, kind, full, target, request, schema)
 
 
 def full_answer(
-    job: Job, response: CachedResponse | None, *, cache_hit: bool = False, error: str | None = None
+    job: Job,
+    response: CachedResponse | None,
+    *,
+    value: Any = None,
+    cache_hit: bool = False,
+    error: str | None = None,
 ) -> str:
-    """What `llm_response()` returns for a row: the answer and how it went, as JSON."""
+    """What `llm_response()` returns for a row: the answer, its value (the text, or the
+    validated structure) and how it went, as JSON."""
     return canonical(
         {
             "text": response.content if response else None,
+            "value": value if job.schema is not None else (response.content if response else None),
             "reasoning": response.reasoning if response else None,
             "finish_reason": response.finish_reason if response else None,
             "input_tokens": response.input_tokens if response else None,
@@ -95,6 +111,14 @@ def full_answer(
     )
 
 
+def answer_value(job: Job, response: CachedResponse, value: Any, *, cache_hit: bool) -> str | None:
+    """The SQL value of a decided answer: the text, the structure's JSON, or (llm_response)
+    the whole response."""
+    if job.full:
+        return full_answer(job, response, value=value, cache_hit=cache_hit)
+    return canonical(value) if job.schema is not None else response.content
+
+
 def parse_response(response: CachedResponse, schema: OutputSchema | None) -> tuple[Any, str | None]:
     """(value, problem): the answer's content, or its JSON checked against the schema."""
     if schema is None:
@@ -102,9 +126,8 @@ def parse_response(response: CachedResponse, schema: OutputSchema | None) -> tup
     return parse_answer(response.content, schema)
 
 
-def usable_value(response: CachedResponse, schema: OutputSchema | None) -> tuple[str | None, str | None]:
-    """(the SQL value, problem) of a cached answer; a problem makes it a cache miss."""
+def usable_value(response: CachedResponse, schema: OutputSchema | None) -> tuple[Any, str | None]:
+    """(the parsed value, problem) of a cached answer; a problem makes it a cache miss."""
     if schema is None:
         return response.content, None if response.content is not None else NO_CONTENT
-    value, problem = parse_answer(response.content, schema)
-    return (canonical(value) if problem is None else None), problem
+    return parse_answer(response.content, schema)

@@ -12,28 +12,27 @@ run counts what it would send instead (budget.py).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tracesql.errors import LLMError, LLMNotConfigured, TracesqlError
+from tracesql.errors import LLMNotConfigured, TracesqlError
 from tracesql.llm.budget import Budget, DryRunEstimate
-from tracesql.llm.cache import CachedResponse, LLMStore, cache_path
-from tracesql.llm.calls import CallRecord
-from tracesql.llm.client import Attempt, BudgetReached, CallFailed, ChatRequest
+from tracesql.llm.cache import LLMStore, cache_path, log_path
+from tracesql.llm.calls import CallRecord, sync_llm_calls
 from tracesql.llm.config import LLMConfig, RunOptions, config_from_env, resolve_model
-from tracesql.llm.jobs import NO_CONTENT, Job, Target, build_job, full_answer, parse_response, usable_value
+from tracesql.llm.fetching import Fetcher
+from tracesql.llm.jobs import Job, Target, answer_value, build_job, full_answer, usable_value
 from tracesql.llm.lanes import Lanes
 from tracesql.llm.progress import ProgressTracker
-from tracesql.llm.stats import RunStats
-from tracesql.llm.structured import OutputSchema, canonical, placeholder
+from tracesql.llm.stats import ModelTally, RunStats
+from tracesql.llm.structured import canonical, placeholder
 
 
 class LLMRuntime:
@@ -53,8 +52,9 @@ class LLMRuntime:
         self.dry_run = options.dry_run
         self.cache_mode = options.cache_mode(self.settings)
         self.cache_path = cache_path(self.settings.cache_path, project_dir, target_dir)
+        self.log_path = log_path(self.cache_path)
         self.budget = Budget(*options.budget(self.settings))
-        self.estimate = DryRunEstimate(self._mean_output_tokens)
+        self.estimate = DryRunEstimate(self._output_tokens)
         self.stats = RunStats(self.dry_run)
         self.progress = ProgressTracker(options.progress)
         self.lanes = Lanes(self.settings)
@@ -62,10 +62,17 @@ class LLMRuntime:
         self._lock = threading.Lock()
         self._store: LLMStore | None = None
         self._targets: dict[str | None, Target] = {}
-        self._inflight: dict[str, asyncio.Future[CachedResponse]] = {}
-        self._failed: dict[str, str] = {}  # request key -> why it failed for good in this run
-        self._fresh: set[str] = set()  # keys answered in this run (readable when refreshing)
         self._errors: list[TracesqlError] = []
+        self.fetcher = Fetcher(
+            self.settings,
+            stats=self.stats,
+            budget=self.budget,
+            lanes=self.lanes,
+            progress=self.progress,
+            store=lambda: self.store,
+            cache_mode=self.cache_mode,
+            fail_fast=self.settings.on_error == "fail",
+        )
 
     @property
     def run_id(self) -> str:
@@ -82,9 +89,17 @@ class LLMRuntime:
     def summary(self) -> list[dict[str, Any]]:
         return self.stats.summary()
 
+    def tally(self, project_model: str | None) -> ModelTally:
+        """What the LLM values of a tracesql model came to in this run."""
+        return self.stats.tally(project_model)
+
     def flush_call_log(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Write the call-log rows since the last flush into `llm_calls` (outside any query)."""
-        return self.stats.flush(con)
+        """Copy the call-log rows `llm_calls` lacks into it (outside any query): this run's
+        since the last flush, and those of runs it has not seen (queries, connect())."""
+        if self._store is not None:
+            return sync_llm_calls(con, self._store)
+        with self._log_reader() as reader:
+            return sync_llm_calls(con, reader)
 
     def pop_error(self) -> TracesqlError | None:
         """The tracesql error raised inside an LLM function during the last failed query
@@ -98,13 +113,23 @@ class LLMRuntime:
         """Raise LLMNotConfigured (before any HTTP call) if one of the model aliases a query's
         LLM calls name (None: the default model) is not configured or its API key variable
         is unset; returns the resolved aliases."""
-        return [self.target(alias, check_key=not self.dry_run).alias for alias in aliases]
+        resolved = [self.target(alias, check_key=not self.dry_run).alias for alias in aliases]
+        if resolved:
+            self.prepare()
+        return resolved
+
+    def prepare(self) -> None:
+        """Open and verify the cache and the call log (LLMStoreError naming the file and the
+        fix): done before the first request of a model or a query, so no answer is paid
+        for that could not be kept."""
+        self.store.check()
 
     def call_log(self) -> list[CallRecord]:
-        """Every call-log row in the store (all runs), for `llm_call_log()`."""
-        if not self.cache_path_exists():
-            return []
-        return self.store.calls()
+        """Every call-log row (all runs), for `llm_call_log()`."""
+        if self._store is not None:
+            return self._store.calls()
+        with self._log_reader() as reader:
+            return reader.calls() if reader is not None else []
 
     def close(self) -> None:
         """Stop the event loop, the lanes' pools and the cache writer (idempotent)."""
@@ -141,24 +166,30 @@ class LLMRuntime:
 
     @property
     def store(self) -> LLMStore:
+        """The cache (unless --no-cache) and the call log, opened and verified on first use
+        (read-only in a dry run, which writes nothing)."""
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = LLMStore(self.cache_path)
+                    cache = None if self.cache_mode == "off" else self.cache_path
+                    self._store = LLMStore(cache, self.log_path, read_only=self.dry_run)
         return self._store
 
-    def cache_path_exists(self) -> bool:
-        return self.cache_path == ":memory:" or Path(self.cache_path).exists()
+    @contextlib.contextmanager
+    def _log_reader(self) -> Iterator[LLMStore | None]:
+        """The call log, read-only, for a connection that has not opened its store (None
+        while the file does not exist)."""
+        if self.log_path != ":memory:" and not Path(self.log_path).exists():
+            yield None
+            return
+        reader = LLMStore(None, self.log_path, read_only=True)
+        try:
+            yield reader
+        finally:
+            reader.close()
 
-    def _readable(self, key: str) -> bool:
-        return self.cache_mode == "use" or (self.cache_mode == "refresh" and key in self._fresh)
-
-    def _mean_output_tokens(self, alias: str) -> float | None:
-        return self.store.mean_output_tokens(alias) if self.cache_path_exists() else None
-
-    def _log(self, records: list[CallRecord]) -> None:
-        self.stats.keep(records)
-        self.store.log(records)
+    def _output_tokens(self, project_model: str | None, provider_model: str) -> float | None:
+        return self.store.output_tokens(project_model, provider_model)
 
     # ---- one chunk of rows ------------------------------------------------------------------
     def run_batch(self, columns: list[list[Any]]) -> list[str | None]:
@@ -194,6 +225,8 @@ class LLMRuntime:
         ]
         if not jobs:
             return results
+        self.prepare()  # the cache and call log are usable: before anything is paid for
+        self.stats.asked(self.project_model, len(jobs))
         for job in jobs:
             self.progress.add(self.project_model, job.target.alias, 1)
         pending = self._serve_from_cache(jobs, results)
@@ -201,7 +234,7 @@ class LLMRuntime:
             self._count_dry_run(pending, results)
             return results
         if pending:
-            outcomes = self.lanes.run(self._complete_all(pending))
+            outcomes = self.lanes.run(self.fetcher.complete_all(pending, self.project_model))
             failure = None
             for job, outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -215,9 +248,9 @@ class LLMRuntime:
     def _serve_from_cache(self, jobs: list[Job], results: list[str | None]) -> list[Job]:
         """Fill results from the cache; the jobs still needing the network. A stored answer
         that fails its schema is a miss: asked again, and the new answer replaces it."""
-        if self.cache_mode == "off" or (self.dry_run and not self.cache_path_exists()):
+        if self.cache_mode == "off":
             return jobs
-        keys = [job.request.key for job in jobs if self._readable(job.request.key)]
+        keys = [job.request.key for job in jobs if self.fetcher.readable(job.request.key)]
         found = self.store.get_many(keys) if keys else {}
         pending, hits = [], []
         for job in jobs:
@@ -226,14 +259,15 @@ class LLMRuntime:
                 pending.append(job)
                 continue
             value, problem = usable_value(cached, job.schema)
-            if problem is not None:
+            if problem is not None:  # a stored answer that fails its schema is a miss
                 pending.append(job)
                 continue
-            hits.append(self.stats.hit_record(job.target, job.request, cached, None, self.project_model))
-            results[job.index] = full_answer(job, cached, cache_hit=True) if job.kind == "full" else value
+            hit = self.stats.hit_record(job.target, job.request, cached, None, self.project_model)
+            hits.append(replace(hit, final=True))
+            results[job.index] = answer_value(job, cached, value, cache_hit=True)
             self.progress.done(self.project_model, job.target.alias, cache_hit=True)
-        if hits and not self.dry_run:
-            self._log(hits)
+        if hits:
+            self.store.log(hits)
         return pending
 
     def _count_dry_run(self, jobs: list[Job], results: list[str | None]) -> None:
@@ -241,134 +275,12 @@ class LLMRuntime:
         text, the simplest valid structure) so that later steps built on these values are
         counted too."""
         for job in jobs:
-            if job.kind == "full":
-                results[job.index] = full_answer(job, None, error="dry run: not called")
+            value = placeholder(job.schema.json_schema) if job.schema else ""
+            if job.full:
+                results[job.index] = full_answer(job, None, value=value, error="dry run: not called")
             else:
-                results[job.index] = canonical(placeholder(job.schema.json_schema)) if job.schema else ""
+                results[job.index] = canonical(value) if job.schema else value
             self.progress.done(self.project_model, job.target.alias)
-            tokens = self.estimate.estimate(job.request)
+            tokens = self.estimate.estimate(job.request, self.project_model)
             if tokens is not None:
                 self.stats.would_call(job.target, *tokens)
-
-    # ---- the network side (runs on the lanes' event loop) -----------------------------------
-    async def _complete_all(self, jobs: list[Job]) -> list[Any]:
-        return await asyncio.gather(*(self._complete(job) for job in jobs), return_exceptions=True)
-
-    async def _complete(self, job: Job) -> str | None:
-        try:
-            value = await (self._structured(job) if job.schema is not None else self._text(job))
-        except CallFailed as exc:
-            budget = isinstance(exc, BudgetReached)
-            self.stats.gave_no_value(job.target, budget=budget)
-            self.progress.done(self.project_model, job.target.alias, error=True)
-            if self.settings.on_error == "fail" and not budget:
-                error = LLMError(
-                    f"LLM call to '{job.target.alias}' failed: {exc.message}", model=self.project_model
-                )
-                return error  # type: ignore[return-value]  # raised by run_batch once the chunk is done
-            return full_answer(job, None, error=exc.message) if job.kind == "full" else None
-        self.progress.done(self.project_model, job.target.alias)
-        return value
-
-    async def _text(self, job: Job) -> str | None:
-        response, _, hit = await self._fetch(job.target, job.request, None, looked_up=True)
-        if response.content is None:
-            raise CallFailed(NO_CONTENT)
-        return full_answer(job, response, cache_hit=hit) if job.kind == "full" else response.content
-
-    async def _structured(self, job: Job) -> str:
-        request, schema = job.request, job.schema
-        assert schema is not None
-        response, (value, problem), _ = await self._fetch(job.target, request, schema, looked_up=True)
-        for _ in range(self.settings.structured_retries):
-            if problem is None or response.finish_reason == "length":
-                break
-            request = request.reask(job.target.provider, response.content, problem)
-            response, (value, problem), _ = await self._fetch(job.target, request, schema)
-        if problem is None and request is not job.request and self.cache_mode != "off":
-            # The valid answer of the re-asks also answers the original request: a re-run
-            # finds it there (the invalid first answer would be a miss).
-            self.store.put(replace(response, key=job.request.key), [])
-            self._fresh.add(job.request.key)
-        if problem is not None:
-            if response.finish_reason == "length":
-                raise CallFailed(f"the answer was cut off at max_tokens (finish_reason: length): {problem}")
-            raise CallFailed(
-                f"no valid structured answer after {self.settings.structured_retries + 1} tries: {problem}"
-            )
-        return canonical(value)
-
-    async def _fetch(
-        self, target: Target, request: ChatRequest, schema: OutputSchema | None, looked_up: bool = False
-    ) -> tuple[CachedResponse, tuple[Any, str | None], bool]:
-        """The response to one request (cache, shared in-flight call, or HTTP), its parse, and
-        whether it came from the cache.
-        `looked_up`: the chunk's cache lookup already missed, so only an answer that arrived
-        since (to an identical request of another chunk) can be there."""
-        key = request.key
-        if key in self._failed:
-            raise CallFailed(self._failed[key] + " (failed earlier in this run; not requested again)")
-        cached = None
-        if self.cache_mode != "off" and (not looked_up or key in self._fresh) and self._readable(key):
-            cached = self.store.get(key)
-        if cached is not None:
-            parsed = parse_response(cached, schema)
-            # An answer of an earlier run that fails the schema is a miss (one of this run is
-            # being re-asked by the job that received it).
-            if parsed[1] is None or key in self._fresh:
-                self._log([self.stats.hit_record(target, request, cached, parsed[1], self.project_model)])
-                return cached, parsed, True
-        waiting = self._inflight.get(key)
-        if waiting is not None:
-            response = await asyncio.shield(waiting)
-            return response, parse_response(response, schema), False
-        future: asyncio.Future[CachedResponse] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            response, parsed = await self._call(target, request, schema)
-        except CallFailed as exc:
-            if not isinstance(exc, BudgetReached):
-                self._failed[key] = exc.message
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody shared it
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        future.set_result(response)
-        return response, parsed, False
-
-    async def _call(
-        self, target: Target, request: ChatRequest, schema: OutputSchema | None
-    ) -> tuple[CachedResponse, tuple[Any, str | None]]:
-        def admit() -> None:
-            """Called when a slot is free, before the first attempt: the budget check."""
-            self.budget.admit()
-            self.stats.started(target)
-
-        def report(attempt: Attempt) -> None:
-            self.stats.failed_attempt(target, attempt)
-            self._log([self.stats.attempt_record(target, request, attempt, self.project_model)])
-
-        attempt = await self.lanes.lane(target).send(request, report, admit)
-        response = CachedResponse(
-            request.key,
-            target.alias,
-            target.model.model,
-            attempt.content,
-            attempt.finish_reason,
-            attempt.input_tokens or 0,
-            attempt.output_tokens or 0,
-            time.time(),
-            attempt.reasoning,
-        )
-        parsed = parse_response(response, schema)
-        problem = parsed[1] if schema is not None else (None if attempt.content is not None else NO_CONTENT)
-        if attempt.finish_reason == "length":
-            problem = "cut off at max_tokens (finish_reason: length)" + (f"; {problem}" if problem else "")
-        attempt.error = problem
-        record = self.stats.attempt_record(target, request, attempt, self.project_model)
-        self.budget.spend((attempt.input_tokens or 0) + (attempt.output_tokens or 0))
-        self.stats.answered(target, attempt, record)
-        self.store.put(response if self.cache_mode != "off" else None, [record])
-        self._fresh.add(request.key)
-        return response, parsed

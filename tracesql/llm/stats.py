@@ -1,9 +1,9 @@
-"""What a connection's LLM calls came to: per-alias totals (the run summary) and the
-call-log rows not yet written to `llm_calls`.
+"""What a connection's LLM calls came to: per-alias totals (the run summary), per-model
+tallies (the runner's verdict on each model), and the call-log rows it writes.
 
-Every HTTP attempt and every answer served from the cache is one `CallRecord`; the
-runtime hands them here (and to the cache file, which keeps them for good), and the
-runner writes the rows since the last flush into `llm_calls` after each model.
+Every HTTP attempt, answer served from the cache and outcome without an attempt is one
+`CallRecord`; the runtime hands them to the store (the call-log file), from which the
+runner fills `llm_calls` after each model.
 """
 
 from __future__ import annotations
@@ -14,12 +14,27 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-
 from tracesql.llm.cache import CachedResponse
-from tracesql.llm.calls import CallRecord, write_llm_calls
+from tracesql.llm.calls import CallRecord
 from tracesql.llm.client import Attempt, ChatRequest
 from tracesql.llm.jobs import Target
+
+FAILED, BUDGET, INTERRUPTED = "failed", "budget", "interrupted"  # why a value is NULL
+
+
+@dataclass
+class ModelTally:
+    """The LLM values of one tracesql model in this run (the runner's verdict on it)."""
+
+    asked: int = 0  # values that needed an answer (NULL prompts excluded), cache hits included
+    failed: int = 0  # left NULL because the call failed for good
+    budget_skipped: int = 0  # left NULL because a budget (calls, tokens, deadline) was reached
+    interrupted: int = 0  # left NULL because the run was interrupted
+    first_error: str | None = None
+
+    @property
+    def answered(self) -> int:
+        return self.asked - self.failed - self.budget_skipped - self.interrupted
 
 
 @dataclass
@@ -43,6 +58,8 @@ class ModelStats:
     est_output_tokens: int = 0
     not_configured: str | None = None  # dry-run: why a real run would skip this model
     latency_ms_total: float = 0.0
+    interrupted: int = 0  # values left NULL because the run was interrupted
+    first_error: str | None = None  # the first error of a value left NULL (redacted)
 
     def cost(self, input_tokens: int, output_tokens: int) -> float | None:
         if self.input_price is None and self.output_price is None:
@@ -59,6 +76,8 @@ class ModelStats:
             "errors": self.errors,
             "truncated": self.truncated,
             "budget_skipped": self.budget_skipped,
+            "interrupted": self.interrupted,
+            "first_error": self.first_error,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost(self.input_tokens, self.output_tokens),
@@ -77,14 +96,14 @@ class ModelStats:
 
 
 class RunStats:
-    """Per-alias totals and the unflushed call-log rows of one connection (one `run_id`)."""
+    """Per-alias totals and per-model tallies of one connection (one `run_id`)."""
 
     def __init__(self, dry_run: bool) -> None:
         self.dry_run = dry_run
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
         self._models: dict[str, ModelStats] = {}
-        self._rows: list[CallRecord] = []
+        self._tallies: dict[str | None, ModelTally] = {}
 
     def model(self, target: Target) -> ModelStats:
         """The totals of an alias (created, with its prices, on first use)."""
@@ -102,7 +121,17 @@ class RunStats:
         with self._lock:
             return [stats.as_dict(self.dry_run) for stats in self._models.values()]
 
+    def tally(self, project_model: str | None) -> ModelTally:
+        """What the LLM values of a tracesql model came to (so far) in this run."""
+        with self._lock:
+            found = self._tallies.get(project_model)
+            return ModelTally(**vars(found)) if found is not None else ModelTally()
+
     # ---- counting -------------------------------------------------------------------------
+    def asked(self, project_model: str | None, count: int) -> None:
+        with self._lock:
+            self._tallies.setdefault(project_model, ModelTally()).asked += count
+
     def started(self, target: Target) -> None:
         """A request was admitted by the budget and goes over HTTP."""
         with self._lock:
@@ -114,8 +143,8 @@ class RunStats:
             stats.attempts += 1
             stats.latency_ms_total += attempt.latency_ms
 
-    def answered(self, target: Target, attempt: Attempt, record: CallRecord) -> None:
-        """The attempt that got an answer (its call-log row kept for the next flush)."""
+    def answered(self, target: Target, attempt: Attempt) -> None:
+        """The attempt that got an answer."""
         with self._lock:
             stats = self._models[target.alias]
             stats.attempts += 1
@@ -123,15 +152,23 @@ class RunStats:
             stats.input_tokens += attempt.input_tokens or 0
             stats.output_tokens += attempt.output_tokens or 0
             stats.truncated += attempt.finish_reason == "length"
-            self._rows.append(record)
 
-    def gave_no_value(self, target: Target, *, budget: bool) -> None:
-        """A value left NULL: refused by the budget, or failed after retries."""
+    def gave_no_value(self, target: Target, project_model: str | None, why: str, message: str) -> None:
+        """A value left NULL: `why` is FAILED, BUDGET or INTERRUPTED."""
         with self._lock:
-            if budget:
-                self._models[target.alias].budget_skipped += 1
+            stats = self._models[target.alias]
+            tally = self._tallies.setdefault(project_model, ModelTally())
+            if why == BUDGET:
+                stats.budget_skipped += 1
+                tally.budget_skipped += 1
+            elif why == INTERRUPTED:
+                stats.interrupted += 1
+                tally.interrupted += 1
             else:
-                self._models[target.alias].errors += 1
+                stats.errors += 1
+                tally.failed += 1
+                stats.first_error = stats.first_error or message
+                tally.first_error = tally.first_error or f"{target.alias}: {message}"
 
     def would_call(self, target: Target, input_tokens: int, output_tokens: int) -> None:
         """Dry run: a request a real run would send, and its estimated tokens."""
@@ -176,7 +213,8 @@ class RunStats:
     def attempt_record(
         self, target: Target, request: ChatRequest, attempt: Attempt, project_model: str | None
     ) -> CallRecord:
-        """The call-log row of one HTTP attempt (with its cost, when prices are set)."""
+        """The call-log row of one HTTP attempt (with its cost, when prices are set). A
+        failed attempt after which nothing is retried concludes its request (`final`)."""
         stats = self._models[target.alias]
         cost = (
             stats.cost(attempt.input_tokens or 0, attempt.output_tokens or 0)
@@ -196,6 +234,28 @@ class RunStats:
             finish_reason=attempt.finish_reason,
             error=attempt.error,
             cost_usd=cost,
+            final=attempt.error is not None and attempt.retry_in is None,
+        )
+
+    def outcome_record(
+        self, target: Target, request: ChatRequest, error: str, project_model: str | None
+    ) -> CallRecord:
+        """The final row of a value that got no HTTP attempt: refused by a budget, not sent
+        because the run was interrupted or its model stopped."""
+        return self._record(
+            target,
+            request,
+            project_model,
+            attempt=None,
+            cache_hit=False,
+            status_code=None,
+            input_tokens=None,
+            output_tokens=None,
+            latency_ms=None,
+            finish_reason=None,
+            error=error,
+            cost_usd=None,
+            final=True,
         )
 
     def _record(
@@ -208,19 +268,7 @@ class RunStats:
             model_alias=target.alias,
             provider=target.provider_name,
             provider_model=target.model.model,
-            request_hash=request.key,
+            request_hash=request.root or request.key,
+            reask=request.reask_number,
             **outcome,
         )
-
-    def keep(self, records: list[CallRecord]) -> None:
-        """Rows for the next flush into `llm_calls`."""
-        with self._lock:
-            self._rows.extend(records)
-
-    def flush(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Write the rows since the last flush into `llm_calls` (outside any query)."""
-        with self._lock:
-            rows, self._rows = self._rows, []  # the cache file keeps them; memory need not
-        if not rows and self.dry_run:
-            return 0
-        return write_llm_calls(con, rows)
