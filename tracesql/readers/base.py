@@ -175,8 +175,17 @@ class Trace:
     cache_write_tokens: int | None = None
 
     def add_model(self, model: Any) -> None:
-        if isinstance(model, str) and model and model not in self.models:
-            self.models.append(model)
+        """Add a model name once. One model spelled with and without its provider prefix
+        (`openai/gpt-4o`, `gpt-4o`) is one model: the prefixed spelling is kept."""
+        if not isinstance(model, str) or not model or model in self.models:
+            return
+        for i, known in enumerate(self.models):
+            if known.endswith("/" + model):
+                return
+            if model.endswith("/" + known):
+                self.models[i] = model
+                return
+        self.models.append(model)
 
     def add_usage(
         self, input: Any = None, output: Any = None, cache_read: Any = None, cache_write: Any = None

@@ -9,13 +9,13 @@ skipped with a diagnostic that says so.
 from __future__ import annotations
 
 from tracesql.readers.base import ReadContext, Trace, TraceReader, prepare_safely
-from tracesql.readers.files import read_at_most
+from tracesql.readers.files import as_utf8, read_at_most
 
 HEAD_BYTES = 64 * 1024
 
 
 def read_head(path: str, size: int | None = None) -> bytes:
-    return read_at_most(path, HEAD_BYTES if size is None else min(size, HEAD_BYTES))
+    return as_utf8(read_at_most(path, HEAD_BYTES if size is None else min(size, HEAD_BYTES)), complete=False)
 
 
 class AutoReader(TraceReader):

@@ -9,6 +9,7 @@ it was discovered (a file that grows while it is read is read as it was).
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import stat
@@ -66,5 +67,30 @@ def read_small(path: str, limit: int = SIDECAR_LIMIT) -> bytes:
     return data
 
 
-def describe(exc: OSError) -> str:
-    return exc.strerror or str(exc)
+# Byte order marks of the wide encodings (UTF-32 first: its little-endian mark starts
+# with UTF-16's) and the codec each says the file is in.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def wide_encoding(data: bytes) -> str | None:
+    """The codec of text that starts with a UTF-16 or UTF-32 byte order mark, else None."""
+    for bom, codec in WIDE_BOMS:
+        if data.startswith(bom):
+            return codec
+    return None
+
+
+def as_utf8(data: bytes, complete: bool = True) -> bytes:
+    """UTF-16/UTF-32 text (known by its byte order mark: Windows editors and PowerShell
+    write sessions so) as UTF-8; anything else unchanged. `complete=False` for a file's
+    first bytes, which may end inside a character."""
+    codec = wide_encoding(data)
+    if codec is None:
+        return data
+    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    return decoder.decode(data, final=complete).encode("utf-8", "surrogatepass")

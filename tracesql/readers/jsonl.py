@@ -9,17 +9,49 @@ objects, two JSON objects written on one line, and nesting too deep to parse.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracesql.readers.files import open_regular
+from tracesql.readers.files import as_utf8, open_regular
 
 if TYPE_CHECKING:
     from tracesql.readers.base import ReadContext
 
-_DECODER = json.JSONDecoder()
+
+class _Numbers:
+    """Hooks for the fallback parser (Python's json, used where orjson refuses a line): a
+    number beyond a double's range (`1e999999`) and the tokens NaN/Infinity, which are not
+    JSON, are kept as the text they were written as instead of becoming floats that are
+    written back as `Infinity` (which strict JSON parsers reject)."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.decoder = json.JSONDecoder(parse_float=self.number, parse_constant=self.constant)
+
+    def number(self, text: str) -> float | str:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        self.kept.append(text)
+        return text
+
+    def constant(self, text: str) -> str:
+        self.kept.append(text)
+        return text
+
+    def report(self, ctx: ReadContext, line: int | None = None) -> None:
+        if self.kept:
+            more = f" (and {len(self.kept) - 1} more)" if len(self.kept) > 1 else ""
+            ctx.warn(
+                f"the number {self.kept[0][:40]} is beyond what JSON can hold; kept as the string "
+                f"{self.kept[0][:40]!r}{more}",
+                line=line,
+            )
+
+
 BOM = b"\xef\xbb\xbf"
 
 
@@ -73,7 +105,7 @@ def read_bytes(path: str, ctx: ReadContext) -> bytes | None:
     `skip` when it cannot be read."""
     try:
         with open_regular(path) as fh:
-            return fh.read(-1 if ctx.size is None else ctx.size)
+            return as_utf8(fh.read(-1 if ctx.size is None else ctx.size))
     except OSError as exc:
         ctx.skip(f"cannot read file: {exc.strerror or exc}")
         return None
@@ -151,8 +183,9 @@ def _recover(
     except UnicodeDecodeError as exc:
         text = line.decode("utf-8", errors="replace")
         ctx.warn(f"invalid UTF-8 at byte {exc.start}; replaced with U+FFFD", line=lineno)
+    numbers = _Numbers()
     try:
-        values = _decode_concatenated(text)
+        values = _decode_concatenated(text, numbers.decoder)
         if "\\ud" in text or "\\uD" in text:
             values = [_without_lone_surrogates(v) for v in values]
     except RecursionError:
@@ -164,6 +197,7 @@ def _recover(
         else:
             ctx.warn(f"invalid JSON: {exc}", line=lineno)
         return
+    numbers.report(ctx, lineno)
     if len(values) > 1:
         ctx.warn(f"{len(values)} JSON values on one line; each read as a record", line=lineno)
     for value in values:
@@ -191,7 +225,7 @@ def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
-def _decode_concatenated(text: str) -> list[Any]:
+def _decode_concatenated(text: str, decoder: json.JSONDecoder) -> list[Any]:
     values = []
     pos, end = 0, len(text)
     while pos < end:
@@ -199,7 +233,7 @@ def _decode_concatenated(text: str) -> list[Any]:
             pos += 1
         if pos >= end:
             break
-        value, pos = _DECODER.raw_decode(text, pos)
+        value, pos = decoder.raw_decode(text, pos)
         values.append(value)
     return values
 
@@ -219,8 +253,10 @@ def load_json_document(data: bytes, ctx: ReadContext) -> Any:
     except UnicodeDecodeError as exc:
         text = data.decode("utf-8", errors="replace")
         ctx.warn(f"invalid UTF-8 at byte {exc.start}; replaced with U+FFFD")
+    numbers = _Numbers()
     try:
-        value = json.loads(text)
+        value = numbers.decoder.decode(text)
+        numbers.report(ctx)
         return _without_lone_surrogates(value) if ("\\ud" in text or "\\uD" in text) else value
     except RecursionError:
         ctx.skip("JSON nested too deeply to parse")

@@ -136,8 +136,10 @@ def message_text(msg: dict) -> str:
 
 
 def final_assistant_message(messages: list[dict]) -> str | None:
+    """Text of the last assistant message that has text and is not marked as an error
+    (an aborted turn's cut-off text is no final answer)."""
     for msg in reversed(messages):
-        if msg["role"] != "assistant":
+        if msg["role"] != "assistant" or msg.get("is_error"):
             continue
         text = message_text(msg)
         if text:

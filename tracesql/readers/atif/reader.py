@@ -44,7 +44,7 @@ class AtifReader(TraceReader):
     sniff_priority = 10
     default_path = None
     default_pattern = "*.json"
-    version = 2
+    version = 3
 
     def accepts(self, relpath: str) -> str | None:
         if relpath.endswith(".json") or relpath.endswith(".jsonl"):

@@ -24,6 +24,7 @@ class StepReader:
         self.copied_ids: list[Any] = []
         self.subagent_refs: list[dict] = []
         self.metrics_seen = False
+        self.cached_seen = False
 
     def read(self, index: int, step: Any) -> None:
         where = f"step {index + 1}"
@@ -127,7 +128,13 @@ class StepReader:
             content = self.content(result["content"], "content_type", f"{here} content", index)
             tool_call_id = msgs.scalar_text(call_id)
             self.trace.messages.append(
-                msgs.message("tool", content_blocks=content, tool_call_id=tool_call_id, timestamp=when)
+                msgs.message(
+                    "tool",
+                    content_blocks=content,
+                    tool_call_id=tool_call_id,
+                    is_error=failed(result),
+                    timestamp=when,
+                )
             )
 
     def refs(self, raw: Any, step_id: Any, where: str, index: int) -> None:
@@ -171,23 +178,45 @@ class StepReader:
         if prompt is None and completion is None and cached is None:
             return
         self.metrics_seen = True
+        self.cached_seen = self.cached_seen or cached is not None
         self.trace.add_usage(
             input=None if prompt is None else prompt - (cached or 0), output=completion, cache_read=cached
         )
 
 
 def apply_usage(trace: Trace, reader: StepReader, final_metrics: Any) -> None:
-    if reader.metrics_seen or not isinstance(final_metrics, dict):
+    """`final_metrics` when no step has metrics; when steps have metrics but never say how
+    many tokens were cached, the final total of cached tokens (0 included) fills that
+    column and is taken out of the input tokens (prompt tokens include cached ones)."""
+    if not isinstance(final_metrics, dict):
         return
     prompt, cached = (
         number(final_metrics.get("total_prompt_tokens")),
         number(final_metrics.get("total_cached_tokens")),
     )
+    if reader.metrics_seen:
+        if not reader.cached_seen and cached is not None:
+            if trace.input_tokens is not None:
+                trace.input_tokens = max(trace.input_tokens - cached, 0)
+            trace.add_usage(cache_read=cached)
+        return
     trace.add_usage(
         input=None if prompt is None else prompt - (cached or 0),
         output=number(final_metrics.get("total_completion_tokens")),
         cache_read=cached,
     )
+
+
+def failed(result: dict) -> bool | None:
+    """An observation result that says it failed: `passed: false` on the result or inside
+    its object content (OpenAgents' command results), or `is_error`."""
+    content = result.get("content")
+    for where in (result, content if isinstance(content, dict) else {}):
+        if isinstance(where.get("is_error"), bool):
+            return where["is_error"]
+        if isinstance(where.get("passed"), bool):
+            return not where["passed"]
+    return None
 
 
 def number(value: Any) -> int | None:

@@ -18,6 +18,7 @@ spawn chain (see codex_lineage). How items become messages: codex_transcript.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from tracesql.readers import messages as msgs
@@ -31,6 +32,8 @@ RECORD_TYPES = frozenset(("session_meta", "response_item", "event_msg", "turn_co
 LEGACY_HEADER_KEYS = ("instructions", "git", "originator", "cli_version", "cwd")
 COPIED_META_KEYS = ("originator", "cli_version", "model_provider")
 SUBAGENT_META_KEYS = ("agent_nickname", "agent_role", "agent_path", "depth")
+FLAT_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+ENVIRONMENT_CWD = re.compile(r"<cwd>(.*?)</cwd>", re.S)
 
 
 class CodexReader(TraceReader):
@@ -39,7 +42,7 @@ class CodexReader(TraceReader):
     sniff_priority = 30
     default_path = "~/.codex/sessions"
     default_pattern = "rollout-*.jsonl"
-    version = 1
+    version = 2
 
     def sniff(self, path: str, head: bytes) -> bool:
         lines = head_lines(head, 2)
@@ -66,6 +69,21 @@ class CodexReader(TraceReader):
             )
             return []
         return [RolloutParser(path, ctx).parse(lines)]
+
+
+def environment_cwd(messages: list[dict]) -> str | None:
+    """The `<cwd>` of the first `<environment_context>` message: where legacy rollouts (no
+    cwd in their header, no turn_context) say which folder the session ran in."""
+    for m in messages:
+        if m["role"] not in ("user", "system"):
+            continue
+        for block in m["content"]:
+            text = block.get("text")
+            if text and "<environment_context>" in text:
+                found = ENVIRONMENT_CWD.search(text)
+                if found and found.group(1).strip():
+                    return found.group(1).strip()
+    return None
 
 
 def is_legacy_header(record: dict) -> bool:
@@ -185,7 +203,10 @@ class RolloutParser:
             if isinstance(text, str):
                 self.transcript.reasoning_event(text)
         elif etype == "token_count":
-            self.on_token_count(event.get("info"))
+            if "info" not in event and any(k in event for k in FLAT_USAGE_KEYS):
+                self.on_token_count({"last_token_usage": event})  # early builds: one turn's usage, flat
+            else:
+                self.on_token_count(event.get("info"))
         elif etype == "user_message" and self.events_for_user:
             blocks = codex_blocks(event.get("message"))
             images = event.get("images")
@@ -256,7 +277,7 @@ class RolloutParser:
         if session_id:
             trace.trace_id = trace.root_session_id = session_id
         cwd = meta.get("cwd") if isinstance(meta.get("cwd"), str) and meta.get("cwd") else self.turn_cwd
-        trace.cwd = trace.project_path = cwd
+        trace.cwd = trace.project_path = cwd or environment_cwd(messages)
         git = meta.get("git")
         branch = git.get("branch") if isinstance(git, dict) else None
         trace.git_branch = msgs.scalar_text(branch or meta.get("git_branch")) or None

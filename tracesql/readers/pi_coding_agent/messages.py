@@ -12,7 +12,10 @@ fill `models_used`. Better than the reference:
 - extension messages (`custom`, `custom_message`) are in the model's context whether or
   not the TUI displays them, so they are kept either way;
 - `isError` of tool results, message timestamps, token usage and provider/model names
-  are kept.
+  are kept;
+- an assistant turn that ended in an error or was aborted (`stopReason`) is marked
+  `is_error` and carries a block of that type with the `errorMessage`, instead of passing
+  for an empty or cut-off answer; `models` lists only models that answered.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tracesql.readers.timestamps import parse_timestamp
 
 SUMMARY_ROLES = ("compactionSummary", "branchSummary")
 CUSTOM_ROLES = ("custom", "hookMessage")  # hookMessage: the v2 name of custom
+FAILED_STOPS = ("error", "aborted")
 
 
 def bash_execution_text(m: dict) -> str:
@@ -58,6 +62,7 @@ class EntryMapper:
         self.stop_reasons: list[str] = []
         self.models_used: list[str] = []
         self.bash_execution_count = 0
+        self.failed_turns = 0
         self.compactions: list[dict] = []
         self.session_name: str | None = None
 
@@ -72,7 +77,7 @@ class EntryMapper:
             if etype == "message":
                 self.message_entry(entry, lineno)
             elif etype == "model_change":
-                self.model_change(entry.get("provider"), entry.get("modelId"), used=True)
+                self.model_change(entry.get("provider"), entry.get("modelId"))
             elif etype == "compaction":
                 record = self.summary(entry, "compaction")
                 ref = entry.get("firstKeptEntryId", entry.get("firstKeptEntryIndex"))
@@ -120,12 +125,11 @@ class EntryMapper:
             record["tokens_before"] = entry["tokensBefore"]
         return record
 
-    def model_change(self, provider: Any, model_id: Any, used: bool = False) -> None:
-        if not isinstance(model_id, str) or not model_id:
-            return
-        if used and model_id not in self.models_used:
+    def model_change(self, provider: Any, model_id: Any) -> None:
+        """A `model_change` entry: the reference's `models_used`, not the row's `models`,
+        which lists only models that answered (a switch nothing used is no model of the trace)."""
+        if isinstance(model_id, str) and model_id and model_id not in self.models_used:
             self.models_used.append(model_id)
-        self.trace.add_model(f"{provider}/{model_id}" if isinstance(provider, str) and provider else model_id)
 
     def message_entry(self, entry: dict, lineno: int) -> None:
         m = entry.get("message")
@@ -190,6 +194,16 @@ class EntryMapper:
                     blocks.append(msgs.block(raw))  # images, and block kinds added later
         elif content is not None:
             blocks = msgs.blocks(content)
+        stop = m.get("stopReason")
+        failed = stop in FAILED_STOPS
+        if failed:
+            # what ended the turn, as a block with no text: an error or aborted turn is never
+            # an empty (or cut-off) answer that passes for a real one
+            stopped: dict[str, Any] = {"type": stop, "stopReason": stop}
+            if isinstance(m.get("errorMessage"), str):
+                stopped["errorMessage"] = m["errorMessage"]
+            blocks.append({"type": stop, "text": None, "data": msgs.payload(stopped)})
+            self.failed_turns += 1
         self.add(
             "assistant",
             blocks or [msgs.text_block("")],
@@ -197,14 +211,16 @@ class EntryMapper:
             m,
             reasoning_content="\n\n".join(reasoning) or None,
             tool_calls=calls or None,
+            is_error=True if failed else None,
         )
-        stop = m.get("stopReason")
         if isinstance(stop, str) and stop not in self.stop_reasons:
             self.stop_reasons.append(stop)
         model = m.get("model")
         if isinstance(model, str) and model and model not in self.models_used:
             self.models_used.append(model)
-        self.model_change(m.get("provider"), model)
+        if isinstance(model, str) and model:
+            provider = m.get("provider")
+            self.trace.add_model(f"{provider}/{model}" if isinstance(provider, str) and provider else model)
         usage = m.get("usage")
         if isinstance(usage, dict):
             self.trace.add_usage(

@@ -32,7 +32,7 @@ class PiCodingAgentReader(TraceReader):
     sniff_priority = 20
     default_path = "~/.pi/agent/sessions"
     default_pattern = "*.jsonl"
-    version = 1
+    version = 2
 
     def sniff(self, path: str, head: bytes) -> bool:
         record = first_record(head)
@@ -72,11 +72,11 @@ def read_session(
     trace.cwd = trace.project_path = cwd if isinstance(cwd, str) and cwd else None
 
     trace.times.add(header.get("timestamp"))
-    for _, entry in entries:
-        if trace.times.add(entry.get("timestamp")) is None:
-            message = entry.get("message")
-            if isinstance(message, dict):
-                trace.times.add(message.get("timestamp"))
+    for _, entry in entries:  # every time a message of the row can carry is within the row's
+        trace.times.add(entry.get("timestamp"))
+        message = entry.get("message")
+        if isinstance(message, dict) and message.get("timestamp") is not None:
+            trace.times.add(message["timestamp"])
 
     is_tree = any("parentId" in e or isinstance(e.get("id"), str) for _, e in entries)
     meta: dict[str, Any] = {"record_count": record_count}
@@ -90,10 +90,11 @@ def read_session(
         path_entries, has_branches, off_path = entries, False, 0
 
     mapper = EntryMapper(trace, ctx)
-    if not is_tree:
-        provider, model_id = header.get("provider"), header.get("modelId")
-        mapper.model_change(provider, model_id)
     mapper.map_entries(path_entries, linear=not is_tree)
+    model_id = header.get("modelId")
+    if not trace.models and isinstance(model_id, str) and model_id:  # v1: the header's model
+        provider = header.get("provider")
+        trace.add_model(f"{provider}/{model_id}" if isinstance(provider, str) and provider else model_id)
 
     meta["entry_types"] = sorted(mapper.entry_types)
     meta["stop_reasons"] = mapper.stop_reasons
@@ -103,6 +104,8 @@ def read_session(
         meta["models_used"] = mapper.models_used
     if has_branches:
         meta["has_branches"] = True
+    if mapper.failed_turns:
+        meta["failed_turns"] = mapper.failed_turns
     if mapper.bash_execution_count:
         meta["bash_execution_count"] = mapper.bash_execution_count
     if header.get("parentSession"):
