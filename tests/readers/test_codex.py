@@ -54,6 +54,10 @@ JSON_SOURCE = "an object-valued source stays JSON, not Python repr (test_object_
 _SUB = "subagents/2026/01/05/rollout-2026-01-05T10-00-"
 _MODERN = "modern/2026/03/10/rollout-2026-03-10T09-00-00-modern-0001.jsonl"
 _LEGACY = "legacy/rollout-2025-08-20T13-20-47-0c27a914.jsonl"
+_LEGACY_ENV = "fidelity/rollout-2025-07-02T09-12-01-5b1e77aa.jsonl"
+ENV_CWD = (
+    "a legacy rollout's cwd is in its environment context (test_codex_legacy_rollout_takes_its_cwd_from...)"
+)
 FIXTURE_DEVIATIONS = {
     (f"{_SUB}00-root-0001.jsonl", "messages"): TEXT,
     (f"{_SUB}10-child-0002.jsonl", "messages"): TEXT,
@@ -89,6 +93,23 @@ FIXTURE_DEVIATIONS = {
             "source_meta.response_item_types",
         )
     },
+    **{
+        (_LEGACY_ENV, field): LEGACY
+        for field in (
+            "trace_id",
+            "root_session_id",
+            "git_branch",
+            "messages",
+            "message_count",
+            "tool_call_count",
+            "final_assistant_message",
+            "source_meta.record_types",
+            "source_meta.response_item_types",
+        )
+    },
+    (_LEGACY_ENV, "cwd"): ENV_CWD,
+    (_LEGACY_ENV, "project_path"): ENV_CWD,
+    ("fidelity/rollout-2025-08-05T14-00-00-flat0001.jsonl", "messages"): TEXT,
 }
 
 

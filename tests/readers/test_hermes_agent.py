@@ -330,6 +330,7 @@ def test_odd_values_are_reported_not_a_reader_error(con, tmp_path):
     (row,) = rows(con, tmp_path)
     assert (row["message_count"], row["input_tokens"], row["output_tokens"]) == (0, None, 5)
     assert [d["reason"] for d in diagnostics(con)] == [
+        "NaN is not a number JSON can hold; kept as the string 'NaN'",
         "message #1 has unsupported role {'x': 1}; skipped",
         "message #2 is not an object (int); skipped",
     ]

@@ -46,8 +46,7 @@ class _Numbers:
         if self.kept:
             more = f" (and {len(self.kept) - 1} more)" if len(self.kept) > 1 else ""
             ctx.warn(
-                f"the number {self.kept[0][:40]} is beyond what JSON can hold; kept as the string "
-                f"{self.kept[0][:40]!r}{more}",
+                f"{self.kept[0][:40]} is not a number JSON can hold; kept as the string {self.kept[0][:40]!r}{more}",
                 line=line,
             )
 
