@@ -1,4 +1,4 @@
-"""Progress of LLM columns: counted by the runtime, drawn by a renderer the CLI owns.
+"""Progress of LLM columns: counted by the runtime, sent as events, drawn by the console.
 
 `ProgressTracker` (runtime side) counts, per tracesql model and LLM model alias, how many
 values were asked for, answered, served from the cache and failed, and sends throttled
@@ -7,19 +7,17 @@ event dicts to the `progress` callable of the run options:
     {"event": "llm_progress", "project_model": "sft_records", "model_alias": "judge",
      "done": 40, "total": 100, "errors": 1, "cache_hits": 12, "elapsed": 3.2, "final": False}
 
-`ProgressRenderer` (given a stream by the CLI) turns these events into one bar per line on
-a terminal (done/total, rate, errors, ETA), or into plain periodic lines when the stream is
-not a terminal (CI, pipes). `total` grows as DuckDB hands over more rows.
+`total` grows as DuckDB hands over more rows. The CLI's console draws the events
+(tracesql/console/progress.py); this layer never prints.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 EMIT_INTERVAL = 0.1
 
@@ -100,103 +98,3 @@ class ProgressTracker:
     def _emit(self, event: dict) -> None:
         if self.callback is not None:
             self.callback(event)
-
-
-def is_interactive(stream: IO[str]) -> bool:
-    """A terminal that can redraw lines (not CI, not a pipe, not TERM=dumb)."""
-    if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
-
-
-def format_line(event: dict, width: int = 24) -> str:
-    done, total = event["done"], max(event["total"], event["done"])
-    elapsed = max(event["elapsed"], 1e-6)
-    rate = done / elapsed
-    label = (
-        event["model_alias"]
-        if not event.get("project_model")
-        else f"{event['project_model']} · {event['model_alias']}"
-    )
-    filled = int(width * done / total) if total else width
-    bar = "█" * filled + "░" * (width - filled)
-    parts = [f"{label}  {bar} {done}/{total}"]
-    if elapsed >= 0.5 or event.get("final"):
-        parts.append(f"{rate:.1f}/s")
-    if event["cache_hits"]:
-        parts.append(f"cached {event['cache_hits']}")
-    if event["errors"]:
-        parts.append(f"errors {event['errors']}")
-    if event.get("final"):
-        parts.append(f"done in {_clock(elapsed)}")
-    elif rate > 0 and total > done and elapsed >= 0.5:
-        parts.append(f"ETA {_clock((total - done) / rate)}")
-    return "  ".join(parts)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
-class ProgressRenderer:
-    """Draws progress events on a stream: bars on a terminal, periodic lines otherwise."""
-
-    def __init__(
-        self, stream: IO[str], *, interactive: bool | None = None, interval: float = 10.0, redraw: float = 0.1
-    ) -> None:
-        self.stream = stream
-        self.interactive = is_interactive(stream) if interactive is None else interactive
-        self.interval = interval if not self.interactive else redraw
-        self._events: dict[tuple, dict] = {}
-        self._printed: dict[tuple, float] = {}
-        self._drawn_lines = 0
-        self._last_draw = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, event: dict) -> None:
-        if event.get("event") != "llm_progress":
-            return
-        key = (event.get("project_model"), event["model_alias"])
-        with self._lock:
-            self._events[key] = event
-            if self.interactive:
-                self._draw(force=event["final"])
-            else:
-                self._plain(key, event)
-
-    def _plain(self, key: tuple, event: dict) -> None:
-        now = time.monotonic()
-        last = self._printed.get(key)
-        if event["final"] or last is None or now - last >= self.interval:
-            self._printed[key] = now
-            self.stream.write(format_line(event) + "\n")
-            self.stream.flush()
-        if event["final"]:
-            self._events.pop(key, None)
-
-    def _draw(self, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < self.interval:
-            return
-        self._last_draw = now
-        out = [f"\x1b[{self._drawn_lines}F"] if self._drawn_lines else []
-        out += ["\x1b[2K" + format_line(event) + "\n" for event in self._events.values()]
-        self.stream.write("".join(out))
-        self.stream.flush()
-        self._drawn_lines = len(self._events)
-        finished = [key for key, event in self._events.items() if event["final"]]
-        if finished and len(finished) == len(self._events):
-            self._events.clear()  # keep the finished lines on screen, start fresh below them
-            self._drawn_lines = 0
-
-    def close(self) -> None:
-        with self._lock:
-            if self.interactive and self._events:
-                self._draw(force=True)
-            self._events.clear()
-            self._drawn_lines = 0

@@ -1,4 +1,7 @@
-"""The one place tracesql prints: run lines, summaries, tables, errors and warnings."""
+"""Console: what the CLI prints (see tracesql/console/__init__.py).
+
+rich is imported on first output, so `tracesql --help` does not load it.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,21 @@ import csv
 import io
 import json
 import sys
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import click
 import orjson
 
+from tracesql.console.layout import cell, fit_widths, one_line, plain, run_line
+from tracesql.console.progress import LLMProgress
 from tracesql.rows import json_default
 
 if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
+    from rich.console import RenderableType
+
     from tracesql.project.nodes import DataTest, Model
 
 STATUS_LABELS = {
@@ -37,25 +45,70 @@ LLM_DRY_RUN_COLUMNS = (
     "est_cost_usd",
 )
 CELL_WIDTH = 48
+UNBOUNDED = 1_000_000  # the width of output that is not a terminal: lines as long as they are
+
+
+def rich_console(stream: IO[str]) -> RichConsole:
+    """A rich console on `stream`: colours and the terminal's width on a terminal, plain
+    text of unbounded width elsewhere. rich's environment variables apply (NO_COLOR,
+    FORCE_COLOR, TTY_COMPATIBLE, TTY_INTERACTIVE, COLUMNS)."""
+    from rich.console import Console as RichConsole
+
+    console = RichConsole(file=stream, markup=False, highlight=False, emoji=False)
+    if not console.is_terminal:
+        console.width = UNBOUNDED
+    return console
 
 
 class Console:
-    def __init__(self) -> None:
-        self._progress: Any = None  # the LLM layer's progress renderer, while a run draws it
+    """Prints to stdout and stderr (those of the moment, or the streams given)."""
+
+    def __init__(self, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        self._streams = (stdout, stderr)
+        self._consoles: dict[bool, RichConsole] = {}
+        self._progress: LLMProgress | None = None  # while LLM progress is drawn
+        self._lock = threading.Lock()
+
+    def terminal(self, err: bool = False) -> RichConsole:
+        """The rich console of stdout (or stderr), made again when the stream changed."""
+        stream = self._streams[err] or (sys.stderr if err else sys.stdout)
+        console = self._consoles.get(err)
+        if console is None or console.file is not stream:
+            console = self._consoles[err] = rich_console(stream)
+        return console
+
+    def _print(self, renderable: RenderableType, *, err: bool = False, soft_wrap: bool = False) -> None:
+        console = self.terminal(err)
+        if not err and self._progress is not None and self._progress.live and console.is_terminal:
+            console = self.terminal(err=True)  # the live bars' console prints above them
+        console.print(renderable, soft_wrap=soft_wrap)
+
+    def _write(self, text: str) -> None:
+        """Data (CSV, JSON) to stdout exactly as it is: never wrapped, styled or cut."""
+        self.end_progress()
+        stream = self.terminal().file
+        stream.write(text)
+        stream.flush()
 
     # -- plain lines --------------------------------------------------------------------
 
     def line(self, text: str = "", *, err: bool = False) -> None:
-        click.echo(text, err=err)
+        """A message; on a terminal, wrapped at its width by words."""
+        self._print(text, err=err)
 
     def error(self, message: str) -> None:
-        click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
+        self._labelled("Error: ", "bold red", message)
 
     def warning(self, message: str) -> None:
-        click.echo(click.style("Warning: ", fg="yellow") + message, err=True)
+        self._labelled("Warning: ", "yellow", message)
+
+    def _labelled(self, label: str, style: str, message: str) -> None:
+        from rich.text import Text
+
+        self._print(Text.assemble((label, style), message), err=True)
 
     def sql(self, text: str) -> None:
-        click.echo(text.rstrip() + "\n")
+        self._print(text.rstrip() + "\n", soft_wrap=True)  # never broken by a wrap: it may be copied
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -71,8 +124,11 @@ class Console:
         """A run line is printed when the node finishes (one line per node)."""
 
     def node_finished(self, index: int, total: int, result: Any) -> None:
+        """One line per node, fitted to the terminal (on one line, so nothing is left behind
+        by the progress bars' redraws)."""
+        from rich.text import Text
+
         label, color = STATUS_LABELS.get(result.status, (result.status.upper(), None))
-        width = len(str(total))
         kind = result.materialized if result.kind == "model" else "test"
         detail = result.message
         if (
@@ -83,11 +139,14 @@ class Console:
             counted = f"{result.rows} row{'s' if result.rows != 1 else ''}"
             detail = counted if detail in ("created", "replaced") else f"{counted}, {detail}"
         if result.status in ("error", "skipped"):
-            detail = _one_line(detail, 90)
-        self.line(
-            f"{index:>{width}} of {total}  {click.style(f'{label:<5}', fg=color)}  {kind or '':<11}  "
-            f"{result.name:<32} {detail:<28} {result.seconds:>6.2f}s"
+            detail = one_line(detail, 90)
+        self.end_progress()
+        console = self.terminal()
+        width = console.width if console.is_terminal else None
+        head, status, rest = run_line(
+            index, total, label, kind or "", result.name, detail, result.seconds, width
         )
+        self._print(Text.assemble(head, (status, color or ""), rest), soft_wrap=True)
 
     def run_summary(self, results: Any) -> None:
         self.end_progress()
@@ -113,16 +172,16 @@ class Console:
 
     def record(self, model: str | None, number: int, values: dict[str, Any]) -> None:
         """One row as an indented record: scalars inline, nested values as indented JSON."""
-        self.line(f"-- {model or 'record'}, row {number} " + "-" * 40)
+        lines = [f"-- {model or 'record'}, row {number} " + "-" * 40]
         width = max((len(k) for k in values), default=0)
         for key, value in values.items():
             if isinstance(value, (dict, list)):
                 text = json.dumps(value, indent=2, ensure_ascii=False, default=json_default)
-                self.line(f"{key}:")
-                for line in text.splitlines():
-                    self.line("  " + line)
+                lines.append(f"{key}:")
+                lines += ["  " + line for line in text.splitlines()]
             else:
-                self.line(f"{key.ljust(width)} : {_plain(value)}")
+                lines.append(f"{key.ljust(width)} : {plain(value)}")
+        self._print("\n".join(lines), soft_wrap=True)  # values as they are, long lines unbroken
 
     def llm_summary(self, rows: list[dict[str, Any]], *, dry_run: bool) -> None:
         """Per model alias: calls, cache hits, errors, tokens, cost (or, in a dry run, the estimate)."""
@@ -142,20 +201,19 @@ class Console:
                     self.warning(f"{row.get('model_alias')}: {row['not_configured']}")
 
     def progress(self, event: dict[str, Any]) -> None:
-        """LLM progress events, drawn on stderr by the LLM layer's renderer (bars on a
-        terminal, a line now and then otherwise)."""
-        if self._progress is None:
-            try:
-                from tracesql.llm.progress import ProgressRenderer
-            except ImportError:
-                return
-            self._progress = ProgressRenderer(sys.stderr)
-        self._progress(event)
+        """An LLM progress event (from any thread), drawn on stderr: bars on a terminal, a
+        line now and then otherwise (console/progress.py)."""
+        with self._lock:
+            if self._progress is None:
+                self._progress = LLMProgress(self.terminal(err=True))
+            progress = self._progress
+        progress(event)
 
     def end_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        with self._lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.close()
 
     # -- tables -------------------------------------------------------------------------
 
@@ -168,19 +226,20 @@ class Console:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(columns)
-            writer.writerows([[_plain(v) for v in row] for row in rows])
-            click.echo(buffer.getvalue(), nl=False)
+            writer.writerows([[plain(v) for v in row] for row in rows])
+            self._write(buffer.getvalue())
         elif fmt == "json":
-            click.echo(
-                orjson.dumps(
-                    [dict(zip(columns, row, strict=True)) for row in rows],
-                    default=json_default,
-                    option=orjson.OPT_INDENT_2,
-                ).decode()
+            records = [dict(zip(columns, row, strict=True)) for row in rows]
+            self._write(
+                orjson.dumps(records, default=json_default, option=orjson.OPT_INDENT_2).decode() + "\n"
             )
         elif fmt == "jsonl":
-            for row in rows:
-                click.echo(orjson.dumps(dict(zip(columns, row, strict=True)), default=json_default).decode())
+            self._write(
+                "".join(
+                    orjson.dumps(dict(zip(columns, row, strict=True)), default=json_default).decode() + "\n"
+                    for row in rows
+                )
+            )
         else:
             raise ValueError(f"unknown format {fmt}")
 
@@ -193,26 +252,28 @@ class Console:
         cell_width: int = CELL_WIDTH,
         footer: bool = True,
     ) -> None:
-        cells = [[_cell(v, cell_width) for v in row] for row in rows]
-        widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        """A boxed table; on a terminal, cells are cut (…) so it fits the width."""
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        self.end_progress()
         numeric = [
             bool(rows) and all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in rows)
             for i in range(len(columns))
         ]
-
-        def fmt(values: Sequence[str], align: bool) -> str:
-            out = [
-                v.rjust(w) if align and numeric[i] else v.ljust(w)
-                for i, (v, w) in enumerate(zip(values, widths, strict=True))
-            ]
-            return "│ " + " │ ".join(out) + " │"
-
-        self.line("┌─" + "─┬─".join("─" * w for w in widths) + "─┐")
-        self.line(fmt([str(c) for c in columns], False))
-        self.line("├─" + "─┼─".join("─" * w for w in widths) + "─┤")
+        cells = [[cell(v, cell_width) for v in row] for row in rows]
+        natural = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        widths = fit_widths(natural, self.terminal().width - 3 * len(columns) - 1)  # less the rules
+        table = Table(box=box.SQUARE, header_style="bold")
+        for name, right, width in zip(columns, numeric, widths, strict=True):
+            header = Text(str(name), justify="left")
+            table.add_column(
+                header, justify="right" if right else "left", width=width, no_wrap=True, overflow="ellipsis"
+            )
         for row in cells:
-            self.line(fmt(row, True))
-        self.line("└─" + "─┴─".join("─" * w for w in widths) + "─┘")
+            table.add_row(*map(Text, row))
+        self._print(table)
         shown = len(rows)
         if not footer:
             return
@@ -220,23 +281,3 @@ class Console:
             self.line(f"first {shown} rows shown; more exist (raise --limit)")
         else:
             self.line(f"{shown} row{'s' if shown != 1 else ''}")
-
-
-def _one_line(text: str, width: int) -> str:
-    """Whitespace folded to single spaces, cut to `width`."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _cell(value: Any, width: int) -> str:
-    return _one_line(_plain(value), width) if value is not None else "NULL"
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list | tuple):
-        return orjson.dumps(value, default=json_default).decode()
-    return str(value)
