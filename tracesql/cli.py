@@ -70,6 +70,7 @@ def llm_run_options(flags: dict[str, Any]) -> RunOptions:
         no_cache=bool(flags.get("no_cache")),
         max_calls=flags.get("max_calls"),
         max_tokens=flags.get("max_tokens"),
+        deadline=flags.get("deadline"),
         progress=console.progress,
     )
 
@@ -141,6 +142,12 @@ def build_options(command):
             type=click.IntRange(min=0),
             metavar="N",
             help="Stop making LLM calls after N tokens in total.",
+        ),
+        click.option(
+            "--deadline",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Start no LLM request after this many seconds (later values are NULL, retried next run).",
         ),
         click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch."),
         click.option("-x", "--fail-fast", is_flag=True, help="Stop at the first failure."),

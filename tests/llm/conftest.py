@@ -61,7 +61,7 @@ class Session:
 def session(server, tmp_path):
     """session(**settings_or_run_options) -> Session; all are closed at the end."""
     opened: list[Session] = []
-    run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "progress"}
+    run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "deadline", "progress"}
 
     def open_session(
         *,

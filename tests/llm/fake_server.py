@@ -12,8 +12,8 @@ decides every answer:
 Answers come, in this order, from the FIFO queue (`enqueue`), then from the first matching
 rule (`when`), then from `default(request)` (echo the prompt, or a valid instance of the
 requested JSON schema). A reply may be plain text, a JSON value, an HTTP error with
-Retry-After, a response cut off at max_tokens, a hang (longer than the client's timeout)
-or a dropped connection. Every chat request is recorded (body, headers, timing, status),
+Retry-After, a response cut off at max_tokens, a hang (longer than the client's timeout),
+a body trickled one byte at a time, a malformed body, or a dropped connection. Every chat request is recorded (body, headers, timing, status),
 and the server counts how many requests were in flight at once.
 """
 
@@ -42,6 +42,8 @@ class Reply:
     drop: bool = False  # close the connection without answering
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
     reasoning: str | None = None  # sent as message.reasoning_content
+    raw: dict | None = None  # a 200 body sent as it is, instead of a completion
+    trickle: float | None = None  # seconds between the body's bytes (headers at once)
 
     @classmethod
     def text(cls, content: str, **kw: Any) -> Reply:
@@ -70,6 +72,16 @@ class Reply:
     def dropped(cls) -> Reply:
         return cls(drop=True)
 
+    @classmethod
+    def body(cls, raw: dict) -> Reply:
+        """A 200 whose JSON body is `raw` (a malformed completion, say)."""
+        return cls(raw=raw)
+
+    @classmethod
+    def trickled(cls, interval: float, content: str = "a slow answer " * 20) -> Reply:
+        """A 200 whose headers come at once and whose body comes one byte per `interval`."""
+        return cls(content=content, trickle=interval)
+
 
 @dataclass
 class RecordedRequest:
@@ -80,6 +92,8 @@ class RecordedRequest:
     finished: float | None = None
     status: int | None = None
     content: str | None = None
+    body_bytes: int = 0  # bytes of the response body the server managed to send
+    body_size: int = 0  # bytes of the response body it meant to send
 
     @property
     def messages(self) -> list[dict]:
@@ -274,14 +288,23 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = {"error": {"message": reply.content, "type": "scripted", "code": reply.status}}
                 self._send(reply.status, payload, reply.headers)
                 return
-            self._send(200, completion(body, reply, fake.model_id), reply.headers)
+            payload = reply.raw if reply.raw is not None else completion(body, reply, fake.model_id)
+            self._send(200, payload, reply.headers, request=request, trickle=reply.trickle)
         except OSError:  # the client went away (timed out)
             self.close_connection = True
         finally:
             request.finished = time.monotonic()
             fake._leave()
 
-    def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: dict,
+        headers: dict[str, str] | None = None,
+        *,
+        request: RecordedRequest | None = None,
+        trickle: float | None = None,
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -289,7 +312,21 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if request is not None:
+            request.body_size = len(data)
+        if trickle is None:
+            self.wfile.write(data)
+            if request is not None:
+                request.body_bytes = len(data)
+            return
+        self.wfile.flush()
+        for i in range(len(data)):
+            if self.fake._stopping.wait(trickle):
+                return
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+            if request is not None:
+                request.body_bytes = i + 1
 
 
 def completion(body: dict, reply: Reply, model_id: str) -> dict:

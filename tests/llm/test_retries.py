@@ -114,8 +114,8 @@ def test_an_unreachable_provider_fails_fast_and_keeps_every_row(tmp_path):
     import socket
 
     import tracesql
-    from tracesql.llm.client import UNREACHABLE_LIMIT
     from tracesql.llm.config import LLMConfig, LLMSettings, ModelConfig, ProviderConfig
+    from tracesql.llm.lanes import UNREACHABLE_LIMIT
 
     with socket.socket() as sock:  # a port that was free a moment ago and has no listener
         sock.bind(("127.0.0.1", 0))

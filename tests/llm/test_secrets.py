@@ -21,7 +21,7 @@ def test_api_key_never_reaches_a_file(server, tmp_path, monkeypatch):
         settings=LLMSettings(cache_path=str(tmp_path / "cache.sqlite"), max_retries=1, **FAST),
     )
     server.enqueue(
-        Reply.error(401, f"Incorrect API key provided: {KEY}"),
+        Reply.error(400, f"Incorrect API key provided: {KEY}"),
         Reply.error(500, f"internal error for key {KEY}"),
         Reply.text("fine"),
     )

@@ -6,10 +6,10 @@
 - runtime.py     per-connection state: chunks of rows to answers (cache lookups, dry runs)
 - fetching.py    the network side: in-flight sharing, re-asks, the call-log row deciding each value
 - jobs.py        one row's request (resolved alias, rendered prompt, schema) and its value
-- lanes.py       the event loop thread and one lane per model alias
+- lanes.py       the event loop thread and one lane per alias: retries, concurrency, stops
 - budget.py      max calls / max tokens, and the dry run's estimates
 - stats.py       per-alias totals and the call-log rows of a run
-- client.py      HTTP through the `openai` client, tracesql's own retries
+- client.py      one HTTP attempt through the `openai` client (body, deadline, parsing)
 - cache.py       the persistent response cache and call log (two SQLite files)
 - sqlitedb.py    opening and verifying those files before any request
 - calls.py       call-log rows and the `llm_calls` table

@@ -14,6 +14,7 @@ max_tokens, else DEFAULT_OUTPUT_TOKENS).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from tracesql.llm.client import BudgetReached, ChatRequest
@@ -22,11 +23,14 @@ DEFAULT_OUTPUT_TOKENS = 256  # dry-run guess when neither history nor max_tokens
 
 
 class Budget:
-    """The calls and tokens one run may spend (shared by every alias of the connection)."""
+    """The calls, tokens and time one run may spend (shared by every alias of the
+    connection). The deadline counts from when the budget is made (the connection opens)."""
 
-    def __init__(self, max_calls: int | None, max_tokens: int | None) -> None:
+    def __init__(self, max_calls: int | None, max_tokens: int | None, seconds: float | None = None) -> None:
         self.max_calls = max_calls
         self.max_tokens = max_tokens
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds  # time.monotonic()
         self.calls_started = 0
         self.tokens_used = 0
         self._lock = threading.Lock()
@@ -38,6 +42,8 @@ class Budget:
                 raise BudgetReached(f"budget reached: max_calls={self.max_calls}")
             if self.max_tokens is not None and self.tokens_used >= self.max_tokens:
                 raise BudgetReached(f"budget reached: max_tokens={self.max_tokens}")
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                raise BudgetReached(f"budget reached: the run's deadline of {self.seconds:g} s")
             self.calls_started += 1
 
     def spend(self, tokens: int) -> None:

@@ -59,6 +59,7 @@ class LLMSettings(Strict):
     on_error: Literal["null", "fail"] = "null"
     max_calls: int | None = None  # budget per run
     max_tokens_total: int | None = None
+    deadline: float | None = Field(default=None, gt=0)  # seconds: no request starts after it
     default_model: str | None = None
 
 
@@ -94,17 +95,19 @@ class RunOptions:
     no_cache: bool = False  # neither read nor write the cache
     max_calls: int | None = None
     max_tokens: int | None = None
+    deadline: float | None = None  # seconds from the connection's start; no request starts after it
     progress: Callable[[dict[str, Any]], Any] | None = None  # receives progress events
 
     def cache_mode(self, settings: LLMSettings) -> str:
         """use | refresh | off: the flags win over llm.cache."""
         return "off" if self.no_cache else "refresh" if self.refresh_cache else settings.cache
 
-    def budget(self, settings: LLMSettings) -> tuple[int | None, int | None]:
-        """(max calls, max tokens) for the run: the flags, else the settings."""
+    def budget(self, settings: LLMSettings) -> tuple[int | None, int | None, float | None]:
+        """(max calls, max tokens, deadline seconds) for the run: the flags, else the settings."""
         calls = self.max_calls if self.max_calls is not None else settings.max_calls
         tokens = self.max_tokens if self.max_tokens is not None else settings.max_tokens_total
-        return calls, tokens
+        deadline = self.deadline if self.deadline is not None else settings.deadline
+        return calls, tokens, deadline
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> LLMConfig:
@@ -124,6 +127,27 @@ def config_from_env(environ: dict[str, str] | None = None) -> LLMConfig:
         config.models["default"] = ModelConfig(provider="env", model=model)
         config.settings = LLMSettings(default_model="default")
     return config
+
+
+def api_key(provider_name: str, provider: ProviderConfig) -> str | None:
+    """The provider's API key from its environment variable, surrounding whitespace
+    stripped; None when it has no variable or the variable is unset or blank. A key with
+    a control, space or non-ASCII character inside is a ConfigError (it could not be sent
+    in a header, and is surely a paste gone wrong); the error never shows the key."""
+    env = provider.api_key_env
+    if not env:
+        return None
+    key = os.environ.get(env, "").strip()
+    if not key:
+        return None
+    for position, char in enumerate(key, 1):
+        if not 33 <= ord(char) <= 126:
+            kind = "non-ASCII" if ord(char) > 126 else "space" if char == " " else "control"
+            raise ConfigError(
+                f"the API key in the environment variable {env} (provider '{provider_name}') has a "
+                f"{kind} character at position {position} of {len(key)}; set it again (the key is not shown)"
+            )
+    return key
 
 
 def resolve_model(config: Any, alias: str | None) -> tuple[str, ModelConfig]:

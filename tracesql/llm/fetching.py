@@ -72,7 +72,6 @@ class Fetcher:
         )
 
     async def _complete(self, job: Job, project_model: str | None) -> str | None | TracesqlError:
-        alias = job.target.alias
         try:
             fetched = await (
                 self._structured(job, project_model)
@@ -80,14 +79,25 @@ class Fetcher:
                 else self._text(job, project_model)
             )
         except CallFailed as exc:
-            why = BUDGET if isinstance(exc, BudgetReached) else FAILED
-            self.stats.gave_no_value(job.target, project_model, why, exc.message)
-            self.progress.done(project_model, alias, error=True)
-            if self.fail_fast and why == FAILED:
-                return LLMError(f"LLM call to '{alias}' failed: {exc.message}", model=project_model)
-            return full_answer(job, None, error=exc.message) if job.full else None
-        self.progress.done(project_model, alias)
+            return self._no_value(job, project_model, exc)
+        except TracesqlError as exc:
+            return exc  # the store or the configuration: the query stops (run_batch raises it)
+        except Exception as exc:  # a bug or an odd answer costs this value, never the query
+            message = f"unexpected error: {type(exc).__name__}: {exc}"
+            self._log([self.stats.outcome_record(job.target, job.request, message, project_model)])
+            return self._no_value(job, project_model, CallFailed(message, logged=True))
+        self.progress.done(project_model, job.target.alias)
         return answer_value(job, fetched.response, fetched.value, cache_hit=fetched.cache_hit)
+
+    def _no_value(self, job: Job, project_model: str | None, exc: CallFailed) -> str | None | TracesqlError:
+        """Count a value left NULL; its SQL value (llm_response: the error), or the error
+        that stops the query when failures are fatal."""
+        why = BUDGET if isinstance(exc, BudgetReached) else FAILED
+        self.stats.gave_no_value(job.target, project_model, why, exc.message)
+        self.progress.done(project_model, job.target.alias, error=True)
+        if self.fail_fast and why == FAILED:
+            return LLMError(f"LLM call to '{job.target.alias}' failed: {exc.message}", model=project_model)
+        return full_answer(job, None, error=exc.message) if job.full else None
 
     async def _text(self, job: Job, project_model: str | None) -> Fetched:
         fetched = await self._fetch(job.target, job.request, None, project_model, looked_up=True)
@@ -170,6 +180,13 @@ class Fetcher:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody shared it
             raise
+        except BaseException as exc:  # the store, the configuration, a cancelled query
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()
+            raise
         finally:
             self._inflight.pop(key, None)
         future.set_result(fetched)
@@ -191,7 +208,7 @@ class Fetcher:
             self.stats.failed_attempt(target, attempt)
             self._log([self.stats.attempt_record(target, request, attempt, project_model)])
 
-        attempt = await self.lanes.lane(target).send(request, report, admit)
+        attempt = await self.lanes.lane(target).send(request, report, admit, self.budget.deadline)
         response = CachedResponse(
             request.key,
             target.alias,

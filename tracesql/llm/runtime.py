@@ -13,7 +13,6 @@ run counts what it would send instead (budget.py).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -26,7 +25,7 @@ from tracesql.errors import LLMNotConfigured, TracesqlError
 from tracesql.llm.budget import Budget, DryRunEstimate
 from tracesql.llm.cache import LLMStore, cache_path, log_path
 from tracesql.llm.calls import CallRecord, sync_llm_calls
-from tracesql.llm.config import LLMConfig, RunOptions, config_from_env, resolve_model
+from tracesql.llm.config import LLMConfig, RunOptions, api_key, config_from_env, resolve_model
 from tracesql.llm.fetching import Fetcher
 from tracesql.llm.jobs import Job, Target, answer_value, build_job, full_answer, usable_value
 from tracesql.llm.lanes import Lanes
@@ -154,7 +153,7 @@ class LLMRuntime:
             self._targets[alias] = found
             self.stats.model(found)
         env = found.provider.api_key_env
-        if env and not os.environ.get(env):
+        if env and api_key(found.provider_name, found.provider) is None:
             message = (
                 f"LLM model '{found.alias}' needs an API key: set the environment variable {env} "
                 f"(provider '{found.provider_name}')"
