@@ -32,6 +32,7 @@ from tracesql.llm.config import LLMConfig, RunOptions
 from tracesql.llm.runtime import LLMRuntime
 from tracesql.readers import registry as reader_registry
 from tracesql.readers import sql as reader_sql
+from tracesql.secrets import sql as secrets_sql
 from tracesql.sqltext import quote, string_literal
 
 
@@ -44,6 +45,7 @@ class ConnectionOptions:
     llm_config: LLMConfig | None = None  # None: the built-in providers plus the environment
     run_options: RunOptions = field(default_factory=RunOptions)
     spill_dir: str | None = None  # parent of the readers' spill folder (default: the temp dir)
+    redact: bool = True  # credentials become [REDACTED:<kind>] in every LLM request body
 
 
 class Session:
@@ -71,14 +73,15 @@ class Session:
 def python_sql_names() -> set[str]:
     """Names of SQL functions backed by Python: a view that calls one cannot be opened
     outside tracesql, so models using them default to tables."""
-    return reader_registry.function_names() | llm_functions.SQL_NAMES
+    return reader_registry.function_names() | llm_functions.SQL_NAMES | secrets_sql.SQL_NAMES
 
 
 def configure_connection(con: duckdb.DuckDBPyConnection, options: ConnectionOptions) -> Session:
-    """Register every SQL function tracesql adds (the readers', then the LLM layer's)."""
+    """Register every SQL function tracesql adds (the readers', secrets', the LLM layer's)."""
     scans = reader_sql.ScanStore(options.spill_dir)
     try:
         reader_sql.register(con, scans)
+        secrets_sql.register(con, options.target_dir)
         llm = llm_functions.configure_llm(
             con,
             options.llm_config,

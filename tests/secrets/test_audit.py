@@ -1,6 +1,6 @@
-"""The audit: findings per trace, message and field, with keyed fingerprints, and the
-counts pinned on real corpora (docs/secrets-audit.md), so a rule that starts matching
-hashes, ids or placeholders fails here."""
+"""The audit, `secret_findings()`: findings per trace, message and field, with keyed
+fingerprints, and the counts pinned on real corpora (docs/secrets-audit.md), so a rule
+that starts matching hashes, ids or placeholders fails here."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tests.readers.parity import CORPUS, needs_corpus
 from tests.secrets.vectors import credentials
-from tracesql.connection import open_connection
-from tracesql.secrets.audit import AuditFinding, trace_findings
-from tracesql.secrets.keys import fingerprint
+from tracesql.connection import ConnectionOptions, open_connection
+from tracesql.readers.schema import TRACE_SCHEMA
+from tracesql.secrets.keys import fingerprint, project_key
 from tracesql.sqltext import string_literal
 
 REPO = Path(__file__).resolve().parents[2]
-KEY = b"k" * 32
 C = credentials()
 
 
@@ -59,37 +59,40 @@ def row_with_secrets() -> dict:
     }
 
 
-def test_findings_name_the_trace_message_field_and_kind_and_never_the_value():
-    findings = trace_findings(row_with_secrets(), KEY)
+def test_findings_name_the_trace_message_field_and_kind_and_never_the_value(tmp_path: Path):
+    with open_connection(options=ConnectionOptions(target_dir=str(tmp_path))) as con:
+        con.register("planted", pa.Table.from_pylist([row_with_secrets()], schema=TRACE_SCHEMA))
+        findings = con.execute("SELECT * FROM secret_findings('planted')").fetchall()
+    key = project_key(tmp_path)  # the salt the connection made in its target folder
     assert findings == [
-        AuditFinding("t1", None, "source_meta", "github_token", fingerprint(C["github_token"], KEY)),
-        AuditFinding("t1", 1, "text", "openai_api_key", fingerprint(C["openai_api_key"], KEY)),
-        AuditFinding("t1", 2, "reasoning", "stripe_key", fingerprint(C["stripe_key"], KEY)),
-        AuditFinding(
-            "t1", 2, "tool_arguments", "huggingface_token", fingerprint(C["huggingface_token"], KEY)
-        ),
-        AuditFinding("t1", 3, "data", "aws_access_key_id", fingerprint(C["aws_access_key_id"], KEY)),
+        ("t1", None, "source_meta", "github_token", fingerprint(C["github_token"], key)),
+        ("t1", 1, "text", "openai_api_key", fingerprint(C["openai_api_key"], key)),
+        ("t1", 2, "reasoning", "stripe_key", fingerprint(C["stripe_key"], key)),
+        ("t1", 2, "tool_arguments", "huggingface_token", fingerprint(C["huggingface_token"], key)),
+        ("t1", 3, "data", "aws_access_key_id", fingerprint(C["aws_access_key_id"], key)),
     ]
     assert not any(value in repr(findings) for value in C.values())
 
 
-def corpus_findings(path: Path) -> tuple[int, Counter]:
-    with open_connection() as con:
-        rows = con.sql(f"SELECT * FROM traces({string_literal(str(path))})").to_arrow_table().to_pylist()
-    return len(rows), Counter(f.kind for row in rows for f in trace_findings(row, KEY))
+def corpus_findings(path: Path, target: Path) -> tuple[int, Counter]:
+    with open_connection(options=ConnectionOptions(target_dir=str(target))) as con:
+        con.execute(f"CREATE TABLE t AS SELECT * FROM traces({string_literal(str(path))})")
+        rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+        found = con.execute("SELECT kind, count(*) FROM secret_findings('t') GROUP BY ALL").fetchall()
+    return rows, Counter(dict(found))
 
 
 @needs_corpus
-def test_the_shared_corpus_holds_no_credential():
+def test_the_shared_corpus_holds_no_credential(tmp_path: Path):
     """docs/secrets-audit.md: every candidate the rules meet in ../shared/corpus is a
     placeholder, code or prose; none is a credential."""
-    rows, kinds = corpus_findings(CORPUS)
+    rows, kinds = corpus_findings(CORPUS, tmp_path)
     assert rows > 80
     assert kinds == Counter()
 
 
 @pytest.mark.parametrize("folder", ["examples/traces", "tests/fixtures"])
-def test_the_bundled_traces_hold_no_credential(folder: str):
-    rows, kinds = corpus_findings(REPO / folder)
+def test_the_bundled_traces_hold_no_credential(folder: str, tmp_path: Path):
+    rows, kinds = corpus_findings(REPO / folder, tmp_path)
     assert rows > 0
     assert kinds == Counter()

@@ -59,12 +59,20 @@ class ProjectSettings(Strict):
     folders: dict[str, FolderConfig] = Field(default_factory=dict)
 
 
+class SecretsSettings(Strict):
+    """``secrets:`` in profiles.yml (top level, or a target's, which wins)."""
+
+    redact: bool = True  # credentials become [REDACTED:<kind>] in LLM requests and exports
+    anonymize: bool = False  # exports: e-mails, home-folder user names, IPs become keyed tags
+
+
 class TargetConfig(Strict):
     database: str = DEFAULT_DATABASE
     vars: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     llm: LLMSettings | None = None
+    secrets: SecretsSettings | None = None
 
 
 class ProfilesFile(Strict):
@@ -74,6 +82,7 @@ class ProfilesFile(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     llm: LLMSettings | None = None
+    secrets: SecretsSettings | None = None
 
 
 @dataclass
@@ -88,6 +97,7 @@ class Profile:
     vars: dict[str, Any]
     llm: LLMConfig
     target_names: list[str] = field(default_factory=list)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
 
     @property
     def target_dir(self) -> Path:
@@ -142,6 +152,14 @@ def load_profile(
         vars={**profiles.vars, **chosen.vars, **(cli_vars or {})},
         llm=resolve_llm(profiles, chosen, profiles_path),
         target_names=sorted(profiles.targets),
+        secrets=SecretsSettings(
+            **{
+                key: value
+                for part in (profiles.secrets, chosen.secrets)
+                if part is not None
+                for key, value in part.model_dump(exclude_unset=True).items()
+            }
+        ),
     )
 
 
@@ -158,7 +176,10 @@ def read_profiles(path: Path) -> ProfilesFile:
             getattr(exc, "message", None) or str(exc), path=str(path), line=getattr(exc, "lineno", None)
         ) from None
     data = load_yaml_mapping(
-        path, text, ConfigError, "must be a mapping of keys (target, targets, vars, providers, models, llm)"
+        path,
+        text,
+        ConfigError,
+        "must be a mapping of keys (target, targets, vars, providers, models, llm, secrets)",
     )
     return validate(ProfilesFile, data, path, yaml_text=text)
 

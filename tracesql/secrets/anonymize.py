@@ -14,23 +14,26 @@ unspecified addresses, `git@host` remotes, no-reply senders, and `name@2x.png` f
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import re2
 
 from tracesql.secrets.keys import keyed_tag
 
-__all__ = ["anonymize"]
+__all__ = ["PATTERN", "PREFILTER", "anonymize", "anonymize_bytes"]
 
 _HEX4 = r"[0-9A-Fa-f]{1,4}"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _SEP = r"(?:\\\\|\\|/)"  # a Windows path separator, JSON-escaped or not, or a slash
-PATTERN = (
-    r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
-    r"|(?:/Users/|/home/|[A-Za-z]:" + _SEP + r"(?:Users|Documents and Settings)" + _SEP + r")"
+_EMAIL = r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+_HOME = (
+    r"(?:/Users/|/home/|[A-Za-z]:" + _SEP + r"(?:Users|Documents and Settings)" + _SEP + r")"
     r"(?P<user>[^/\\\s\"'<>:|*?`]+)"
-    r"|(?:^|[/\\\s\"'=])-(?:Users|home)-(?P<folder_user>[A-Za-z0-9_.]+)-"
-    r"|(?:^|[^0-9A-Za-z.])(?P<ipv4>" + _OCTET + r"(?:\." + _OCTET + r"){3})(?:$|[^0-9.]|\.$|\.[^0-9])"
-    r"|(?:^|[^0-9A-Za-z:])(?P<ipv6>(?:"
+)
+_FOLDER = r"-(?:Users|home)-(?P<folder_user>[A-Za-z0-9_.]+)-"  # Claude Code's -Users-alice-src-app
+_IPV4 = r"(?P<ipv4>" + _OCTET + r"(?:\." + _OCTET + r"){3})"
+_IPV6 = (
+    r"(?P<ipv6>(?:"
     + _HEX4
     + r":){7}"
     + _HEX4
@@ -40,9 +43,21 @@ PATTERN = (
     + _HEX4
     + r"(?::"
     + _HEX4
-    + r"){0,5})?)(?:$|[^0-9A-Za-z:])"
+    + r"){0,5})?)"
 )
+PATTERN = "|".join(
+    (
+        _EMAIL,
+        _HOME,
+        r"(?:^|[/\\\s\"'=])" + _FOLDER,
+        r"(?:^|[^0-9A-Za-z.])" + _IPV4 + r"(?:$|[^0-9.]|\.$|\.[^0-9])",
+        r"(?:^|[^0-9A-Za-z:])" + _IPV6 + r"(?:$|[^0-9A-Za-z:])",
+    )
+)
+# The same without boundary conditions or groups, to scan many texts joined (columns.py).
+PREFILTER = re.sub(r"\(\?P<\w+>", "(?:", "|".join((_EMAIL, _HOME, _FOLDER, _IPV4, _IPV6)))
 _COMPILED = re2.compile(PATTERN)
+_PREFILTER = re2.compile(PREFILTER)
 _GROUPS = {name: _COMPILED.groupindex[name] for name in ("email", "user", "folder_user", "ipv4", "ipv6")}
 _TAGS = {"email": "email", "user": "user", "folder_user": "user", "ipv4": "ip", "ipv6": "ip"}
 _GENERIC_USERS = frozenset({"shared", "public", "default", "all users", "default user", "guest", "[user"})
@@ -93,6 +108,12 @@ def anonymize(text: str, key: bytes) -> str:
     if not text:
         return text
     data = text.encode("utf-8", "surrogatepass")
+    out = anonymize_bytes(data, key)
+    return text if out is data else out.decode("utf-8", "surrogatepass")
+
+
+def anonymize_bytes(data: bytes, key: bytes) -> bytes:
+    """UTF-8 `data` anonymized (the same object back when nothing changes)."""
     parts: list[bytes] = []
     pos = done = 0
     while True:
@@ -102,13 +123,18 @@ def anonymize(text: str, key: bytes) -> str:
         kind = next(k for k, g in _GROUPS.items() if m.start(g) >= 0)
         start, end = m.span(_GROUPS[kind])
         value = data[start:end].decode("utf-8", "surrogatepass")
+        pos = end
         if _keep(kind, value):
-            pos = end
             continue
         parts.append(data[done:start])
         parts.append(f"[{keyed_tag(value, key, _TAGS[kind])}]".encode())
-        done = pos = end
+        done = end
     if not parts:
-        return text
+        return data
     parts.append(data[done:])
-    return b"".join(parts).decode("utf-8", "surrogatepass")
+    return b"".join(parts)
+
+
+def spans(data: bytes | memoryview) -> list[tuple[int, int]]:
+    """Where PREFILTER matches in `data` (many texts joined): a superset of what changes."""
+    return [m.span() for m in _PREFILTER.finditer(data)]

@@ -13,20 +13,44 @@ this is the engine-neutral way to redact a table on its way out.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tracesql.secrets import anonymize
 from tracesql.secrets.detector import candidate_spans, redact_bytes
 
-__all__ = ["redact_array", "redact_arrow"]
+__all__ = ["REDACT", "Rewrite", "anonymizing", "redact_array", "redact_arrow"]
 
-Rewrite = Callable[[bytes], bytes]
+Spans = Callable[[memoryview], list[tuple[int, int]]]
 
 
-def _flagged_rows(array: pa.Array) -> list[int]:
-    """Indexes of the values of a string array that a PREFILTER match overlaps."""
+@dataclass(frozen=True)
+class Rewrite:
+    """A change to texts: where it may apply in many texts joined (a superset), and the
+    change to one text (UTF-8 in and out; the same object back when nothing changes)."""
+
+    spans: Spans
+    apply: Callable[[bytes], bytes]
+
+    def then(self, other: Rewrite) -> Rewrite:
+        """This rewrite, then `other`, on the texts either may apply to."""
+        return Rewrite(
+            lambda data: self.spans(data) + other.spans(data), lambda b: other.apply(self.apply(b))
+        )
+
+
+REDACT = Rewrite(candidate_spans, redact_bytes)
+
+
+def anonymizing(key: bytes) -> Rewrite:
+    return Rewrite(anonymize.spans, lambda data: anonymize.anonymize_bytes(data, key))
+
+
+def _flagged_rows(array: pa.Array, spans: Spans) -> list[int]:
+    """Indexes of the values of a string array that a `spans` match overlaps."""
     _validity, offsets_buffer, data = array.buffers()[:3]
     if data is None or offsets_buffer is None:
         return []
@@ -36,26 +60,26 @@ def _flagged_rows(array: pa.Array) -> list[int]:
     first, last = int(offsets[0]), int(offsets[-1])
     if last <= first:
         return []
-    spans = candidate_spans(memoryview(data)[first:last])
-    if not spans:
+    found = spans(memoryview(data)[first:last])
+    if not found:
         return []
     rows: set[int] = set()
-    for start, end in spans:
+    for start, end in found:
         lo = int(np.searchsorted(offsets, first + start, side="right")) - 1
         hi = int(np.searchsorted(offsets, first + max(start, end - 1), side="right")) - 1
         rows.update(range(max(lo, 0), min(hi, len(array) - 1) + 1))
     return sorted(i for i in rows if array[i].is_valid)
 
 
-def redact_array(array: pa.Array, rewrite: Rewrite = redact_bytes) -> pa.Array:
-    """A string array with every credential replaced (nulls stay null)."""
+def redact_array(array: pa.Array, rewrite: Rewrite = REDACT) -> pa.Array:
+    """A string array with every credential replaced (nulls stay null), or `rewrite` applied."""
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array([redact_array(chunk, rewrite) for chunk in array.chunks], array.type)
-    rows = _flagged_rows(array)
+    rows = _flagged_rows(array, rewrite.spans)
     changed = {}
     for i in rows:
         before = array[i].as_buffer().to_pybytes()
-        after = rewrite(before)
+        after = rewrite.apply(before)
         if after != before:
             changed[i] = after
     if not changed:
@@ -66,7 +90,7 @@ def redact_array(array: pa.Array, rewrite: Rewrite = redact_bytes) -> pa.Array:
     return pc.replace_with_mask(array, pa.array(mask), pa.array(values, array.type))
 
 
-def redact_arrow(array: pa.Array | pa.ChunkedArray, rewrite: Rewrite = redact_bytes) -> pa.Array:
+def redact_arrow(array: pa.Array | pa.ChunkedArray, rewrite: Rewrite = REDACT) -> pa.Array:
     """Any Arrow array with `rewrite` applied to every string inside it (lists, structs, maps)."""
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array([redact_arrow(chunk, rewrite) for chunk in array.chunks], array.type)
