@@ -443,16 +443,23 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
     type=click.Path(dir_okay=False),
     help="File to write (default: target/exports/MODEL.FORMAT).",
 )
+@click.option(
+    "--anonymize",
+    is_flag=True,
+    default=None,
+    help="Also replace e-mails, home-folder user names and IP addresses by keyed placeholders.",
+)
 @handle_errors
-def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, output) -> None:
+def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, output, anonymize) -> None:
     """Write a built model to Parquet or JSON Lines (streamed by DuckDB), nested columns kept.
 
-    `tracesql export sft_chat --format jsonl` gives the chat format fine-tuning tools load:
-    {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
+    Credentials in any string become [REDACTED:<kind>] (profiles.yml `secrets: {redact: false}`
+    turns this off). `tracesql export sft_chat --format jsonl` gives the chat format fine-tuning
+    tools load: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
     from tracesql.commands.export import export as export_model
 
     project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
-    path, rows = export_model(project, model, fmt, output)
+    path, rows = export_model(project, model, fmt, output, anonymize=anonymize)
     console.line(f"Wrote {rows} row{'s' * (rows != 1)} of {model} to {path}")
 
 

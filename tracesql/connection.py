@@ -88,6 +88,7 @@ def configure_connection(con: duckdb.DuckDBPyConnection, options: ConnectionOpti
             project_dir=options.project_dir,
             target_dir=options.target_dir,
             run_options=options.run_options,
+            redact=options.redact,
         )
     except BaseException:
         scans.close()

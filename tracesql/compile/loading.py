@@ -56,6 +56,11 @@ def load_project(
         {**_llm_jinja_globals(root), **_project_globals(profile)},
     )
     project = Project(profile=profile, templates=templates)
+    if not profile.secrets.redact:
+        project.warnings.append(
+            "secrets.redact is false in profiles.yml: credentials in the traces reach LLM providers "
+            "and exports as they are"
+        )
     project.sources = builtin_sources()
     for path in _files(root, settings.model_paths, ("*.sql",)):
         _add_model(project, path)

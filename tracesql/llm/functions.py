@@ -144,10 +144,13 @@ def configure_llm(
     project_dir: str | None = None,
     target_dir: str | None = None,
     run_options: RunOptions | None = None,
+    redact: bool = True,
 ) -> LLMRuntime:
     """Register the LLM functions on a connection; the runtime answering them (the caller
     closes it with the connection)."""
-    runtime = LLMRuntime(config, project_dir=project_dir, target_dir=target_dir, run_options=run_options)
+    runtime = LLMRuntime(
+        config, project_dir=project_dir, target_dir=target_dir, run_options=run_options, redact=redact
+    )
     register(con, runtime)
     if runtime.config.models and not runtime.dry_run:
         prefetch_openai()  # the first LLM call should not wait for a 1 s import

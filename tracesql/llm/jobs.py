@@ -11,6 +11,7 @@ from tracesql.llm.cache import CachedResponse
 from tracesql.llm.client import ChatRequest
 from tracesql.llm.config import ModelConfig, ProviderConfig
 from tracesql.llm.structured import OutputSchema, canonical, parse_answer, parse_output_schema
+from tracesql.secrets import redact as redact_secrets
 
 NO_CONTENT = "the answer had no content"
 
@@ -54,13 +55,20 @@ def build_job(
     temperature: float | None,
     top_p: float | None,
     max_tokens: int | None,
+    *,
+    redact: bool = True,
 ) -> Job:
     """The request for one row: prompts rendered with the row's vars, the schema of a
-    structured or judge call, its system prompt."""
+    structured or judge call, its system prompt. With `redact` (the default), every
+    credential in the rendered prompt and system prompt (the vars included) is replaced
+    by `[REDACTED:<kind>]` before anything is hashed, cached or sent."""
     if variables is not None:
         prompt = prompts.render_json_vars(prompt, variables)
         if system is not None:
             system = prompts.render_json_vars(system, variables)
+    if redact:
+        prompt = redact_secrets(prompt)
+        system = None if system is None else redact_secrets(system)
     full = kind in FULL_KINDS
     kind = FULL_KINDS.get(kind, kind)
     schema = None

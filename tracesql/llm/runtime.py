@@ -44,8 +44,10 @@ class LLMRuntime:
         project_dir: str | None = None,
         target_dir: str | None = None,
         run_options: RunOptions | None = None,
+        redact: bool = True,
     ) -> None:
         self.config = config if config is not None else config_from_env()
+        self.redact = redact  # credentials out of every request body (jobs.build_job)
         self.settings = self.config.settings
         options = run_options or RunOptions()
         self.dry_run = options.dry_run
@@ -218,6 +220,7 @@ class LLMRuntime:
                 temperatures[i],
                 top_ps[i],
                 max_tokens[i],
+                redact=self.redact,
             )
             for i in range(len(prompt_col))
             if prompt_col[i] is not None

@@ -78,6 +78,7 @@ class Project:
             target_dir=str(self.target_dir),
             llm_config=self.profile.llm,
             run_options=run_options or RunOptions(),
+            redact=self.profile.secrets.redact,
         )
 
     def connect(

@@ -12,7 +12,7 @@ this is the engine-neutral way to redact a table on its way out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from tracesql.secrets import anonymize
 from tracesql.secrets.detector import candidate_spans, redact_bytes
 
-__all__ = ["REDACT", "Rewrite", "anonymizing", "redact_array", "redact_arrow"]
+__all__ = ["REDACT", "Rewrite", "anonymizing", "redact_array", "redact_arrow", "redact_batches"]
 
 Spans = Callable[[memoryview], list[tuple[int, int]]]
 
@@ -132,3 +132,14 @@ def _children(array: pa.Array, child: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def _null_mask(array: pa.Array) -> pa.Array | None:
     return array.is_null() if array.null_count else None
+
+
+def redact_batches(reader: pa.RecordBatchReader, rewrite: Rewrite = REDACT) -> pa.RecordBatchReader:
+    """A stream of record batches with `rewrite` applied to every string in them, lazily."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            columns = [redact_arrow(column, rewrite) for column in batch.columns]
+            yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
