@@ -19,12 +19,19 @@
   array_to_string(list_transform(list_filter(coalesce({{ message_expr }}.content, []), lambda b: coalesce(b.text, '') <> ''), lambda b: b.text), chr(10) || chr(10))
 {%- endmacro %}
 
+{#- Text for a prompt, cut to `max_chars` (SQL; default: the max_prompt_chars var). Credentials
+    are redacted before the cut (unless profiles.yml says secrets: {redact: false}): a key cut
+    in half is no longer recognizable when the request itself is redacted. -#}
+{% macro prompt_text(expr, max_chars=none) -%}
+  left({% if secrets.redact %}redact({{ expr }}){% else %}{{ expr }}{% endif %}, {{ max_chars or var_literal('max_prompt_chars', 2000, type='int') }})
+{%- endmacro %}
+
 {#- A message cut down for a prompt: role, text, tool calls and tool results, each bounded. -#}
 {% macro prompt_messages(messages_expr) -%}
   list_transform({{ messages_expr }}, lambda m: {
     'role': m.role,
-    'text': left(message_text(m), {{ var_literal('max_prompt_chars', 2000, type='int') }}),
-    'tool_calls': list_transform(coalesce(m.tool_calls, []), lambda c: c.function.name || '(' || left(c.function.arguments, 200) || ')'),
+    'text': {{ prompt_text('message_text(m)') }},
+    'tool_calls': list_transform(coalesce(m.tool_calls, []), lambda c: c.function.name || '(' || {{ prompt_text('c.function.arguments', 200) }} || ')'),
     'tool_call_id': m.tool_call_id
   })
 {%- endmacro %}

@@ -24,10 +24,10 @@ select
             'git_branch': t.git_branch,
             'message_count': t.message_count,
             'tool_call_count': t.tool_call_count,
-            'source_meta': left(t.source_meta::varchar, {{ var_literal('max_prompt_chars', 2000, type='int') }}),
+            'source_meta': {{ prompt_text('t.source_meta::varchar') }},
             'first_messages': {{ prompt_messages('t.messages[1:4]') }},
             'last_messages': {{ prompt_messages('t.messages[greatest(len(t.messages) - 3, 5):]') }},
-            'final_assistant_message': left(t.final_assistant_message, 2 * {{ var_literal('max_prompt_chars', 2000, type='int') }})
+            'final_assistant_message': {{ prompt_text('t.final_assistant_message', '2 * ' ~ var_literal('max_prompt_chars', 2000, type='int')) }}
         }
     ) as trace_digest,
     '{{ fp }}' as llm_fingerprint

@@ -12,8 +12,8 @@ select
         vars := {
             'context': {{ prompt_messages('t.messages[greatest(i.response_index - 4, 1):i.response_index - 1]') }},
             'tool_name': i.tool_name,
-            'arguments': left(i.tool_arguments, {{ var_literal('max_prompt_chars', 2000, type='int') }}),
-            'response': left(i.tool_response, {{ var_literal('max_prompt_chars', 2000, type='int') }}),
+            'arguments': {{ prompt_text('i.tool_arguments') }},
+            'response': {{ prompt_text('i.tool_response') }},
             'is_error': i.is_error
         }
     ) as label,

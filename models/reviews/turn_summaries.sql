@@ -26,7 +26,7 @@ select
             'source_kind': source_kind,
             'turn_index': turn_index,
             'message_count': message_count,
-            'text': left(message_text(messages[turn_index]), {{ var_literal('max_prompt_chars', 2000, type='int') }})
+            'text': {{ prompt_text('message_text(messages[turn_index])') }}
         }
     ) as turn_summary,
     '{{ fp }}' as llm_fingerprint

@@ -46,7 +46,7 @@ def test_the_issues_injection_compiles_into_a_plain_string_literal(example: Path
 def test_numbers_stay_numbers_and_the_default_seed_picks_the_same_turn(example: Path):
     sql = compiled(example, "models/reviews/turn_summaries.sql", "{turn_seed: -3, max_prompt_chars: 500}")
     assert "cast((-3) as varchar)" in sql
-    assert re.search(r"left\(message_text\(messages\[turn_index\]\), 500\)", sql)
+    assert "left(redact(message_text(messages[turn_index])), 500)" in sql
     default = compiled(example, "models/reviews/turn_summaries.sql", "{}")
     assert "hash(trace_key || cast(0 as varchar))" in default  # as '0' before: same turns, same cache
 

@@ -40,10 +40,20 @@ class Session:
     """A tracesql connection with an LLM config; `.runtime` is its LLM runtime."""
 
     def __init__(
-        self, config: LLMConfig, database: str = ":memory:", *, read_only: bool = False, **run_options
+        self,
+        config: LLMConfig,
+        database: str = ":memory:",
+        *,
+        read_only: bool = False,
+        redact: bool = True,
+        **run_options,
     ) -> None:
         self.con = tracesql.connect(
-            database, read_only=read_only, llm_config=config, run_options=RunOptions(**run_options)
+            database,
+            read_only=read_only,
+            llm_config=config,
+            run_options=RunOptions(**run_options),
+            redact=redact,
         )
         self.runtime = self.con.session.llm
 
@@ -61,7 +71,7 @@ class Session:
 def session(server, tmp_path):
     """session(**settings_or_run_options) -> Session; all are closed at the end."""
     opened: list[Session] = []
-    run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "deadline", "progress"}
+    run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "deadline", "progress", "redact"}
 
     def open_session(
         *,

@@ -377,24 +377,36 @@ def default_answer(request: RecordedRequest) -> Answer:
     return "echo: " + request.prompt
 
 
-def instance_of(schema: dict, root: dict, seed: str) -> Any:
-    """A deterministic value that satisfies the (simple) JSON schema."""
+def echo_answer(request: RecordedRequest) -> Answer:
+    """As a model that repeats its input would answer (../shared/tools/fake_openai_server.py
+    --echo): every free-text field of the schema, or the whole answer, is the request's
+    messages (system and user) joined."""
+    copied = "\n".join(_text(m.get("content")) for m in request.messages)
+    if request.schema is not None:
+        return instance_of(request.schema, request.schema, request.prompt, text=copied)
+    return copied
+
+
+def instance_of(schema: dict, root: dict, seed: str, text: str | None = None) -> Any:
+    """A deterministic value that satisfies the (simple) JSON schema; free-text strings are
+    `text` when given."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        return instance_of((root.get("$defs") or root.get("definitions") or {})[name], root, seed)
+        return instance_of((root.get("$defs") or root.get("definitions") or {})[name], root, seed, text)
     if "enum" in schema:
         return schema["enum"][int(hashlib.md5(seed.encode()).hexdigest(), 16) % len(schema["enum"])]
     if "anyOf" in schema:
-        return instance_of(schema["anyOf"][0], root, seed)
+        return instance_of(schema["anyOf"][0], root, seed, text)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return {k: instance_of(v, root, seed + k) for k, v in (schema.get("properties") or {}).items()}
+        return {k: instance_of(v, root, seed + k, text) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
         count = max(schema.get("minItems", 1), 1)
         return [
-            instance_of(schema.get("items") or {"type": "string"}, root, seed + str(i)) for i in range(count)
+            instance_of(schema.get("items") or {"type": "string"}, root, seed + str(i), text)
+            for i in range(count)
         ]
     if kind == "integer":
         return int(schema.get("minimum", 1))
@@ -404,4 +416,4 @@ def instance_of(schema: dict, root: dict, seed: str) -> Any:
         return True
     if kind == "null":
         return None
-    return "text " + hashlib.md5(seed.encode()).hexdigest()[:8]
+    return text if text is not None else "text " + hashlib.md5(seed.encode()).hexdigest()[:8]

@@ -3,6 +3,8 @@ the database, nor in error messages."""
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -52,3 +54,35 @@ def test_api_key_is_not_in_raised_errors(server, tmp_path, monkeypatch):
     assert KEY not in str(caught.value)
     assert KEY not in str(s.runtime.pop_error())
     s.close()
+
+
+PLANTED = {
+    "github": "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+    "nvidia": "nvapi-" + "Qw3rTy6UiOp9AsDfGh2JkLzXcVbNm4QwErTyUiOpAsDfGhJkLzXcVbNm1234abcd",
+    "password": "Tr0ub4dor&3xq",
+}
+
+
+def test_llm_request_bodies_carry_no_credential_from_prompt_system_or_vars(server, session):
+    s = session()
+    prompt = f"Deploy with GITHUB_TOKEN={PLANTED['github']} and {{{{ note }}}}"
+    system = f"You hold key {PLANTED['nvidia']}."
+    answer = s.value(
+        f"SELECT llm('{prompt}', model := 'm', system := '{system}', "
+        f"vars := {{'note': 'DB_PASSWORD={PLANTED['password']}'}})"
+    )
+    assert answer.startswith("echo: ")
+    (request,) = server.requests
+    body = json.dumps(request.body)
+    assert not [name for name, value in PLANTED.items() if value in body]
+    assert request.system == "You hold key [REDACTED:nvidia_api_key]."
+    assert (
+        request.prompt
+        == "Deploy with GITHUB_TOKEN=[REDACTED:github_token] and DB_PASSWORD=[REDACTED:password]"
+    )
+
+
+def test_redaction_off_sends_the_prompt_as_it_is(server, session):
+    s = session(redact=False)
+    s.value(f"SELECT llm('key {PLANTED['github']}', model := 'm')")
+    assert PLANTED["github"] in server.requests[0].prompt

@@ -21,6 +21,7 @@ def connect(
     llm_config: LLMConfig | None = None,
     run_options: RunOptions | None = None,
     spill_dir: str | None = None,
+    redact: bool = True,
 ) -> Connection:
     """A `tracesql.Connection`: DuckDB with the trace readers and tracesql's SQL functions.
 
@@ -28,7 +29,8 @@ def connect(
     `connect(project=".")` opens the project's target database with its profiles.yml
     (LLM providers and models, vars), as `tracesql query` does. Use it as a DuckDB
     connection (`con.sql(...)`, `con.execute(...).fetchall()`), in a `with` block or with
-    `close()`; `con.duckdb` is the raw DuckDB connection.
+    `close()`; `con.duckdb` is the raw DuckDB connection. `redact=False` sends LLM prompts
+    with the credentials in them (a project's `secrets:` setting decides for `project=`).
     """
     if project is not None:
         loaded = load_project(project, target=target, require_models=False)
@@ -37,7 +39,7 @@ def connect(
     from tracesql.llm.config import RunOptions
 
     options = ConnectionOptions(
-        llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir
+        llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir, redact=redact
     )
     return open_connection(database or ":memory:", read_only=read_only, options=options)
 

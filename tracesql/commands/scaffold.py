@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from tracesql.errors import ProjectError
+from tracesql.secrets.keys import SALT_FILE
 
 PROFILES = """\
 # Where tracesql builds, and with what. See `tracesql debug` for the resolved values.
@@ -86,7 +87,8 @@ def init_project(directory: str | Path) -> list[Path]:
 def clean(project_dir: Path, target_dir: Path) -> Path | None:
     """Empty target/ (never anything outside the project), keeping the LLM cache and call log
     (llm_cache.sqlite*, llm_calls.sqlite*): clearing the cache would make the next run pay
-    again. Returns target/ if it existed."""
+    again; and the secrets salt (secrets.salt): a new one would change every fingerprint and
+    anonymized placeholder. Returns target/ if it existed."""
     target_dir = target_dir.resolve()
     if project_dir.resolve() not in target_dir.parents:
         raise ProjectError(f"refusing to delete {target_dir}: it is not inside the project {project_dir}")
@@ -94,7 +96,7 @@ def clean(project_dir: Path, target_dir: Path) -> Path | None:
         return None
     for entry in target_dir.iterdir():
         if entry.name.startswith(KEEP_ON_CLEAN):
-            continue  # the LLM cache holds answers that were paid for, the log what they cost
+            continue  # paid-for LLM answers, what they cost, the salt that keeps placeholders stable
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -104,4 +106,4 @@ def clean(project_dir: Path, target_dir: Path) -> Path | None:
     return target_dir
 
 
-KEEP_ON_CLEAN = ("llm_cache.sqlite", "llm_calls.sqlite")
+KEEP_ON_CLEAN = ("llm_cache.sqlite", "llm_calls.sqlite", SALT_FILE)

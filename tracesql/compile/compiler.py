@@ -245,6 +245,7 @@ class Compiler:
             "target": SimpleNamespace(
                 name=profile.target_name, database=profile.database, type="duckdb", schema="main"
             ),
+            "secrets": profile.secrets,  # {% if secrets.redact %}: the profile's `secrets:` settings
             "execute": parsed is None,
             "run_started_at": self.run_started_at,
             "tojson": lambda value: orjson.dumps(value, default=str).decode(),

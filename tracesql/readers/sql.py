@@ -18,6 +18,8 @@ import weakref
 from collections import OrderedDict
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 try:  # DuckDB 2.0
     from duckdb.func import SPECIAL
@@ -29,13 +31,14 @@ from tracesql.readers.base import Diagnostic
 from tracesql.readers.options import read_options
 from tracesql.readers.registry import READERS, get_reader
 from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan
+from tracesql.secrets.columns import redact_arrow
 
 SCAN_UDF = "__tracesql_scan"
 DIAG_UDF = "__tracesql_diagnostics"
 MACRO_PARAMS = (
     "path := NULL, file_pattern := NULL, recursive := true, max_traces := NULL, shuffle := false, "
     "seed := 0, partition_index := NULL, partition_count := NULL, strict := false, follow_symlinks := false, "
-    "max_line_bytes := NULL, max_diagnostics := NULL, off_path_warning := NULL"
+    "max_line_bytes := NULL, max_diagnostics := NULL, off_path_warning := NULL, redact := false"
 )
 DIAGNOSTIC_TYPE = (
     "STRUCT(scan INTEGER, source_kind VARCHAR, path VARCHAR, line BIGINT, severity VARCHAR, reason VARCHAR)[]"
@@ -58,16 +61,23 @@ class ScanStore:
         self.counter = itertools.count(1)
         self.last_error: TracesqlError | None = None
 
-    def scan(self, opts: ScanOptions) -> ScanResult:
+    def scan(self, opts: ScanOptions, redact: bool = False) -> ScanResult:
         planned = plan(opts)
         files = planned[2]
-        key = (opts, get_reader(opts.source_kind).version, tuple((f.path, f.size, f.mtime_ns) for f in files))
+        key = (
+            opts,
+            redact,
+            get_reader(opts.source_kind).version,
+            tuple((f.path, f.size, f.mtime_ns) for f in files),
+        )
         hit = self.recent.get(key)
         if hit is not None and all(os.path.exists(p) for p in hit[1].files):
             self.recent.move_to_end(key)
             return hit[1]
         scan_id = next(self.counter)
         result = run_scan(opts, os.path.join(self.dir, f"scan-{scan_id:05d}"), planned)
+        if redact:
+            redact_spill_files(result.files)
         self.diagnostics.extend((scan_id, d) for d in result.diagnostics)
         self.recent[key] = (scan_id, result)
         while len(self.recent) > self.keep:
@@ -77,6 +87,17 @@ class ScanStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def redact_spill_files(paths: list[str]) -> None:
+    """`redact := true`: rewrite a scan's Parquet files with every credential redacted."""
+    for path in paths:
+        table = pq.read_table(path)
+        columns = [redact_arrow(column) for column in table.columns]
+        if any(new is not old for new, old in zip(columns, table.columns, strict=True)):
+            pq.write_table(
+                pa.table(columns, schema=table.schema), path, compression="lz4", row_group_size=2048
+            )
 
 
 def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
@@ -97,6 +118,7 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
         line,
         diags,
         off,
+        redact,
     ):
         try:
             opts = ScanOptions(
@@ -117,7 +139,7 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
                     off_path_warning=off,
                 ),
             )
-            return store.scan(opts).files
+            return store.scan(opts, redact=bool(redact)).files
         except TracesqlError as exc:
             store.last_error = exc
             raise
@@ -153,6 +175,7 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
             "BIGINT",
             "BIGINT",
             "DOUBLE",
+            "BOOLEAN",
         ],
         "VARCHAR[]",
         null_handling=SPECIAL,
@@ -162,7 +185,7 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
 
     args = (
         "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict, "
-        "follow_symlinks, max_line_bytes, max_diagnostics, off_path_warning"
+        "follow_symlinks, max_line_bytes, max_diagnostics, off_path_warning, redact"
     )
     for name, cls in READERS.items():
         con.execute(
