@@ -2,7 +2,7 @@
 OpenAI-compatible URL and report the time spent in the LLM steps.
 
     .venv/bin/python bench/llm_pipeline.py --base-url http://127.0.0.1:8000/v1 --traces DIR \
-        [--max-parallel 16] [--num-records 100] [--work DIR] [--allow-nulls] [--json OUT]
+        [--max-parallel 16] [--num-records 100] [--work DIR] [--allow-nulls] [--json OUT] [--no-redact]
 
 The project is this repository's; a profiles.yml written under --work points the `bench`
 model alias at --base-url, and the database and LLM cache live there too (reuse --work for
@@ -52,12 +52,16 @@ def main() -> int:
         "--allow-nulls", action="store_true", help="a NULL with a logged error counts as done (fault runs)"
     )
     ap.add_argument("--json", dest="json_out", help="write the numbers here")
+    ap.add_argument(
+        "--no-redact", action="store_true", help="secrets: {redact: false} (to measure what redaction costs)"
+    )
     args = ap.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tracesql-llm-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / "profiles.yml").write_text(
         PROFILES.format(work=work, base_url=args.base_url, parallel=args.max_parallel, timeout=args.timeout)
+        + ("secrets: {redact: false}\n" if args.no_redact else "")
     )
     os.environ.setdefault("TRACESQL_BENCH_KEY", "bench-key")
 

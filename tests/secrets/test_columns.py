@@ -78,3 +78,14 @@ def test_maps_and_other_types():
     assert redact_arrow(array).to_pylist() == [[("k", "v [REDACTED:stripe_key]")], []]
     numbers = pa.array([1, 2, 3])
     assert redact_arrow(numbers) is numbers
+
+
+def test_an_image_payload_left_open_at_a_value_end_does_not_hide_the_next_value():
+    """Values are scanned joined: stepping over a payload stops at its own value's end."""
+    unterminated = '{"source":{"media_type":"image/png","type":"base64","data":"' + "A" * 5000
+    texts = [unterminated, f"GITHUB_TOKEN={TOKEN}", 'and then " a quote']
+    assert redact_array(pa.array(texts)).to_pylist() == [
+        unterminated,
+        "GITHUB_TOKEN=[REDACTED:github_token]",
+        'and then " a quote',
+    ]

@@ -89,3 +89,30 @@ def test_the_prefilter_catches_every_finding_in_python_and_in_duckdb():
     assert matched == (True,)
     # the full pattern is valid RE2 for DuckDB too
     assert con.execute(f"SELECT regexp_matches('x', {string_literal(PATTERN)})").fetchone() == (False,)
+
+
+def image_block(payload: str) -> str:
+    return json.dumps({"source": {"data": payload, "media_type": "image/png", "type": "base64"}, "type": "image"})
+
+
+def test_base64_image_payloads_are_stepped_over_and_what_follows_is_scanned():
+    """A chance key shape inside pixels is not a credential; text after the image is scanned."""
+    aws = CREDENTIALS["aws_access_key_id"]
+    payload = "iVBORw0KGgo" + "A" * 2000 + "+" + aws + "/" + "B" * 2000
+    assert find_secrets(f"+{aws}/") != []  # the shape alone is found...
+    assert find_secrets(image_block(payload)) == []  # ...not inside an image
+    after = image_block(payload) + f" then GITHUB_TOKEN={CREDENTIALS['github_token']}"
+    assert [f.kind for f in find_secrets(after)] == ["github_token"]
+    data_url = f'<img src="data:image/png;base64,{payload}"> key {CREDENTIALS["stripe_key"]}'
+    assert [f.kind for f in find_secrets(data_url)] == ["stripe_key"]
+
+
+def test_data_that_does_not_say_it_is_an_image_is_scanned():
+    aws = CREDENTIALS["aws_access_key_id"]
+    payload = "A" * 2000 + "+" + aws + "/" + "B" * 10
+    for text in (
+        json.dumps({"data": payload, "type": "blob"}),  # not declared an image
+        image_block("A" * 100 + "+" + aws + "/"),  # under 1 KB: scanned
+        json.dumps({"source": {"data": payload, "media_type": "text/plain", "type": "base64"}}),
+    ):
+        assert [f.kind for f in find_secrets(text)] == ["aws_access_key_id"], text[-80:]

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 
 import re2
 
+from tracesql.secrets import payloads
 from tracesql.secrets.keys import keyed_tag
 
 __all__ = ["PATTERN", "PREFILTER", "anonymize", "anonymize_bytes"]
@@ -56,8 +58,9 @@ PATTERN = "|".join(
 )
 # The same without boundary conditions or groups, to scan many texts joined (columns.py).
 PREFILTER = re.sub(r"\(\?P<\w+>", "(?:", "|".join((_EMAIL, _HOME, _FOLDER, _IPV4, _IPV6)))
-_COMPILED = re2.compile(PATTERN)
-_PREFILTER = re2.compile(PREFILTER)
+_COMPILED = re2.compile(f"(?P<image>{payloads.MARKER})|{PATTERN}")
+_PREFILTER = re2.compile(f"({payloads.MARKER})|{PREFILTER}")
+_IMAGE = _COMPILED.groupindex["image"]
 _GROUPS = {name: _COMPILED.groupindex[name] for name in ("email", "user", "folder_user", "ipv4", "ipv6")}
 _TAGS = {"email": "email", "user": "user", "folder_user": "user", "ipv4": "ip", "ipv6": "ip"}
 _GENERIC_USERS = frozenset({"shared", "public", "default", "all users", "default user", "guest", "[user"})
@@ -120,6 +123,9 @@ def anonymize_bytes(data: bytes, key: bytes) -> bytes:
         m = _COMPILED.search(data, pos)
         if m is None:
             break
+        if m.start(_IMAGE) >= 0:
+            pos = payloads.payload_end(data, *m.span()) or m.end()
+            continue
         kind = next(k for k, g in _GROUPS.items() if m.start(g) >= 0)
         start, end = m.span(_GROUPS[kind])
         value = data[start:end].decode("utf-8", "surrogatepass")
@@ -135,6 +141,6 @@ def anonymize_bytes(data: bytes, key: bytes) -> bytes:
     return b"".join(parts)
 
 
-def spans(data: bytes | memoryview) -> list[tuple[int, int]]:
+def spans(data: bytes | memoryview, end_of: Callable[[int], int] | None = None) -> list[tuple[int, int]]:
     """Where PREFILTER matches in `data` (many texts joined): a superset of what changes."""
-    return [m.span() for m in _PREFILTER.finditer(data)]
+    return payloads.prefilter_spans(_PREFILTER, data, end_of)

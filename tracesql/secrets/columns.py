@@ -24,7 +24,7 @@ from tracesql.secrets.detector import candidate_spans, redact_bytes
 
 __all__ = ["REDACT", "Rewrite", "anonymizing", "redact_array", "redact_arrow", "redact_batches"]
 
-Spans = Callable[[memoryview], list[tuple[int, int]]]
+Spans = Callable[[memoryview, Callable[[int], int]], list[tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,11 @@ class Rewrite:
 
     def then(self, other: Rewrite) -> Rewrite:
         """This rewrite, then `other`, on the texts either may apply to."""
-        return Rewrite(
-            lambda data: self.spans(data) + other.spans(data), lambda b: other.apply(self.apply(b))
-        )
+
+        def spans(data: memoryview, end_of: Callable[[int], int]) -> list[tuple[int, int]]:
+            return self.spans(data, end_of) + other.spans(data, end_of)
+
+        return Rewrite(spans, lambda b: other.apply(self.apply(b)))
 
 
 REDACT = Rewrite(candidate_spans, redact_bytes)
@@ -60,7 +62,12 @@ def _flagged_rows(array: pa.Array, spans: Spans) -> list[int]:
     first, last = int(offsets[0]), int(offsets[-1])
     if last <= first:
         return []
-    found = spans(memoryview(data)[first:last])
+
+    def end_of(pos: int) -> int:  # the end of the value holding `pos` (relative to `first`)
+        index = min(int(np.searchsorted(offsets, first + pos, side="right")), len(offsets) - 1)
+        return int(offsets[index]) - first
+
+    found = spans(memoryview(data)[first:last], end_of)
     if not found:
         return []
     rows: set[int] = set()
@@ -127,6 +134,8 @@ def _children(array: pa.Array, child: pa.Array) -> tuple[pa.Array, pa.Array]:
     """A (possibly sliced) list array's offsets from 0, and the part of `child` it uses."""
     offsets = array.offsets
     first, last = offsets[0].as_py(), offsets[-1].as_py()
+    if first == 0 and last == len(child):
+        return offsets, child
     return pc.subtract(offsets, pa.scalar(first, offsets.type)), child.slice(first, last - first)
 
 

@@ -14,11 +14,13 @@ docs/secrets.md for the measurements behind this choice.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import re2
 
+from tracesql.secrets import payloads
 from tracesql.secrets import rules as r
 
 __all__ = [
@@ -52,13 +54,15 @@ def _prefixed(index: int, rule: r.Rule) -> str:
 PATTERN = "|".join(f"(?P<r{i}>{_prefixed(i, rule)})" for i, rule in enumerate(r.RULES))
 _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20  # room for the DFA: the default 8 MiB makes RE2 fall back to the NFA
-_COMBINED = re2.compile(PATTERN, _OPTIONS)
+# Scans match base64 image payloads' openings too, to step over them (payloads.py).
+_COMBINED = re2.compile(f"(?P<image>{payloads.MARKER})|{PATTERN}", _OPTIONS)
 # The rules without their boundary conditions or groups: where many texts are scanned as
 # one (joined), every text holding a finding overlaps a match of this.
 PREFILTER = "|".join(re.sub(r"\(\?P<\w+>", "(?:", r.core(rule.pattern)) for rule in r.RULES)
-_PREFILTER = re2.compile(PREFILTER, _OPTIONS)
+_PREFILTER = re2.compile(f"({payloads.MARKER})|{PREFILTER}", _OPTIONS)
 _TOKENS = [re2.compile(rule.pattern, _OPTIONS) for rule in r.TOKEN_RULES]
 _GROUPS = _COMBINED.groupindex
+_IMAGE = _GROUPS["image"]
 _RULE_GROUPS = [(i, _GROUPS[f"r{i}"]) for i in range(len(r.RULES))]
 _KIND = {rule.kind: i for i, rule in enumerate(r.RULES)}
 _SURROGATES = "surrogatepass"  # DuckDB strings are UTF-8; JSON-decoded text may hold lone surrogates
@@ -122,6 +126,9 @@ def _spans(data: bytes) -> list[tuple[str, int, int]]:
         m = search(data, pos)
         if m is None:
             return found
+        if m.start(_IMAGE) >= 0:
+            pos = payloads.payload_end(data, *m.span()) or m.end()
+            continue
         candidate = _candidate(data, m)
         if candidate is None:
             pos = m.start() + 1  # a rejected candidate may hide a real one inside it
@@ -130,9 +137,12 @@ def _spans(data: bytes) -> list[tuple[str, int, int]]:
         pos = candidate[2]
 
 
-def candidate_spans(data: bytes | memoryview) -> list[tuple[int, int]]:
-    """Where PREFILTER matches in `data`: a cheap first pass over many texts at once."""
-    return [m.span() for m in _PREFILTER.finditer(data)]
+def candidate_spans(
+    data: bytes | memoryview, end_of: Callable[[int], int] | None = None
+) -> list[tuple[int, int]]:
+    """Where PREFILTER matches in `data`: a cheap first pass over many texts at once
+    (payloads.prefilter_spans)."""
+    return payloads.prefilter_spans(_PREFILTER, data, end_of)
 
 
 def _encode(text: str) -> bytes:
