@@ -92,7 +92,9 @@ def test_the_prefilter_catches_every_finding_in_python_and_in_duckdb():
 
 
 def image_block(payload: str) -> str:
-    return json.dumps({"source": {"data": payload, "media_type": "image/png", "type": "base64"}, "type": "image"})
+    return json.dumps(
+        {"source": {"data": payload, "media_type": "image/png", "type": "base64"}, "type": "image"}
+    )
 
 
 def test_base64_image_payloads_are_stepped_over_and_what_follows_is_scanned():

@@ -27,7 +27,9 @@ _QUOTE = re2.compile('"')
 _MIN_PAYLOAD = 1024
 _WINDOW = 600  # bytes before the payload and after it where the object's other keys sit
 _DECLARATIONS = (  # the keys beside "data" that say it is a base64 image
-    re.compile(rb'"type": ?"base64"[\s\S]*"media_type": ?"image/|"media_type": ?"image/[\s\S]*"type": ?"base64"'),
+    re.compile(
+        rb'"type": ?"base64"[\s\S]*"media_type": ?"image/|"media_type": ?"image/[\s\S]*"type": ?"base64"'
+    ),
     re.compile(rb'"type": ?"image"[\s\S]*"mimeType": ?"image/|"mimeType": ?"image/[\s\S]*"type": ?"image"'),
 )
 
