@@ -71,7 +71,16 @@ class Session:
 def session(server, tmp_path):
     """session(**settings_or_run_options) -> Session; all are closed at the end."""
     opened: list[Session] = []
-    run_keys = {"dry_run", "refresh_cache", "no_cache", "max_calls", "max_tokens", "deadline", "progress", "redact"}
+    run_keys = {
+        "dry_run",
+        "refresh_cache",
+        "no_cache",
+        "max_calls",
+        "max_tokens",
+        "deadline",
+        "progress",
+        "redact",
+    }
 
     def open_session(
         *,
