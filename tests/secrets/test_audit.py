@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from tests.readers.parity import CORPUS, needs_corpus
-from tests.secrets.vectors import credentials
+from tests.secrets.planted import sessions, write_corpus
+from tests.secrets.vectors import credentials, kind_of
 from tracesql.connection import ConnectionOptions, open_connection
 from tracesql.readers.schema import TRACE_SCHEMA
 from tracesql.secrets.keys import fingerprint, project_key
@@ -96,3 +97,14 @@ def test_the_bundled_traces_hold_no_credential(folder: str, tmp_path: Path):
     rows, kinds = corpus_findings(REPO / folder, tmp_path)
     assert rows > 0
     assert kinds == Counter()
+
+
+def test_the_planted_corpus_counts_per_kind(tmp_path: Path):
+    """Every kind, four places a session (user, assistant, tool arguments, tool result), three
+    formats: 12 findings a kind; 24 for the kinds planted twice (classic and fine-grained
+    GitHub tokens, project and legacy OpenAI keys, OpenSSH and RSA private keys)."""
+    write_corpus(tmp_path / "planted")
+    rows, kinds = corpus_findings(tmp_path / "planted", tmp_path / "target")
+    assert rows == 3 * len(sessions())
+    twice = {"github_token", "openai_api_key", "private_key"}
+    assert kinds == Counter({kind_of(name): 24 if kind_of(name) in twice else 12 for name in credentials()})

@@ -112,7 +112,11 @@ def _candidate(data: bytes, m: Any) -> tuple[str, int, int] | None:
     value = data[start:end]
     if i == _PEM:
         body = m.group(_PEM_BODY).replace(b"\\n", b"\n").decode("ascii", "replace")
-        return (kind, start, end) if r.PEM_BODY.search(body) else None
+        if not r.PEM_BODY.search(body):
+            return None
+        while value.endswith((b"\n", b"\r", b"\\n", b"\\r")):  # a cut block: keep its last line break
+            value = value[: -2 if value.endswith((b"\\n", b"\\r")) else -1]
+        return kind, start, start + len(value)
     text = value.decode("utf-8", _SURROGATES)
     if kind in ("url_password", "bearer_token"):
         return (_token_kind(value) or kind, start, end) if r.context_value_is_secret(text) else None

@@ -35,11 +35,12 @@ _BEFORE = r"(?P<before>^|(?s:.))"  # the character before a secret word (`bypass
 TOKEN_RULES: tuple[Rule, ...] = (
     Rule(
         "private_key",
-        # The whole block, BEGIN to END; a block cut short (`head id_rsa`) up to where its
-        # base64 stops. Literal `\\n` escapes (JSON text) count as line breaks.
+        # The whole block, BEGIN to END; a block cut short (`head id_rsa`): its lines of
+        # base64 (and `Proc-Type: ...` headers), up to the first other line. Literal `\\n`
+        # escapes (JSON text) count as line breaks.
         r"(?P<v>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?P<body>"
         r"(?s:.*?)-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-        r"|(?:[A-Za-z0-9+/=:,. \t\r\n-]|\\[nr])+))",
+        r"|(?:(?:\r?\n|(?:\\r)?\\n)(?:[A-Za-z-]+: [^\r\n\\]*|[A-Za-z0-9+/=]*))+))",
     ),
     Rule(
         "aws_access_key_id",
