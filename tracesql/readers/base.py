@@ -132,6 +132,10 @@ class ReadContext:
     def end_file(self) -> None:
         self.log.end_file()
 
+    def file_diagnostics(self) -> int:
+        """How many diagnostics the current file has had so far."""
+        return self.log.listed + self.log.unlisted
+
     def for_format(self, source_kind: str, shared: dict) -> ReadContext:
         """A context for another format's reader on the same file (`traces()`), writing to
         the same diagnostics."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import codecs
 import errno
+import gzip
 import os
 import stat
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 SIDECAR_LIMIT = 64 << 20  # sidecars and indexes: small JSON files; bigger ones are refused
 
@@ -94,3 +95,118 @@ def as_utf8(data: bytes, complete: bool = True) -> bytes:
         return data
     decoder = codecs.getincrementaldecoder(codec)(errors="replace")
     return decoder.decode(data, final=complete).encode("utf-8", "surrogatepass")
+
+
+CHUNK = 4 << 20
+COMPRESSED = (".gz", ".zst")
+
+
+def plain_name(path: str) -> str:
+    """A path without its compression suffix: `s.jsonl.gz` -> `s.jsonl`."""
+    for suffix in COMPRESSED:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+class TraceStream:
+    """The text of a trace file, read in chunks: no more than its discovered size of the
+    file, decompressed (`.gz`, `.zst`: streamed, never whole in memory), and UTF-16/32
+    transcoded to UTF-8. `skip_hole()` jumps over a sparse file's unwritten region (a
+    crash often leaves gigabytes of zeros that take no disk) without reading it."""
+
+    def __init__(self, path: str, size: int | None = None) -> None:
+        self.raw = open_regular(path)
+        self.remaining = size
+        self.offset = 0  # in the (compressed) file
+        self.source: BinaryIO = self.raw
+        self.compressed = path.endswith(COMPRESSED)
+        if path.endswith(".gz"):
+            self.source = cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, _Limited(self)), mode="rb"))
+        elif path.endswith(".zst"):
+            import pyarrow as pa
+
+            self.source = pa.CompressedInputStream(pa.PythonFile(_Limited(self), mode="r"), "zstd")
+        self.decoder: codecs.IncrementalDecoder | None = None
+        first = self._read_source(CHUNK)
+        codec = wide_encoding(first)
+        if codec is not None:
+            self.decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+            first = self._transcode(first, final=False)
+        self.first: bytes | None = first
+
+    def _read_raw(self, n: int) -> bytes:
+        if self.remaining is not None:
+            n = min(n, self.remaining - self.offset)
+            if n <= 0:
+                return b""
+        data = self.raw.read(n)
+        self.offset += len(data)
+        return data
+
+    def _read_source(self, n: int) -> bytes:
+        if self.source is self.raw:
+            return self._read_raw(n)
+        return self.source.read(n)
+
+    def _transcode(self, data: bytes, final: bool) -> bytes:
+        assert self.decoder is not None
+        return self.decoder.decode(data, final=final).encode("utf-8", "surrogatepass")
+
+    def read(self, n: int = CHUNK) -> bytes:
+        if self.first is not None:
+            data, self.first = self.first, None
+            return data
+        data = self._read_source(n)
+        if self.decoder is not None:
+            data = self._transcode(data, final=not data)
+        return data
+
+    def skip_hole(self) -> int:
+        """At a run of zeros in a plain file: move to the next written data (SEEK_DATA);
+        returns how many bytes were skipped (0 when not in a hole or not possible)."""
+        if self.source is not self.raw or self.decoder is not None or self.first is not None:
+            return 0
+        try:
+            target = os.lseek(self.raw.fileno(), self.offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole is left; or SEEK_DATA is not supported
+            target = self.remaining if self.remaining is not None else os.fstat(self.raw.fileno()).st_size
+        if self.remaining is not None:
+            target = min(target, self.remaining)
+        skipped = max(target - self.offset, 0)
+        if skipped:
+            self.raw.seek(target)
+            self.offset = target
+        return skipped
+
+    def close(self) -> None:
+        if self.source is not self.raw:
+            self.source.close()
+        self.raw.close()
+
+    def __enter__(self) -> TraceStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Limited:
+    """The compressed bytes of a TraceStream, for a decompressor to read."""
+
+    def __init__(self, stream: TraceStream) -> None:
+        self.stream = stream
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        return self.stream._read_raw(CHUNK if n is None or n < 0 else n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def describe(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -8,14 +8,16 @@ objects, two JSON objects written on one line, and nesting too deep to parse.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracesql.readers.files import as_utf8, open_regular
+from tracesql.readers.files import TraceStream, describe
+from tracesql.readers.lines import Junk, is_binary, iter_lines, segments
 
 if TYPE_CHECKING:
     from tracesql.readers.base import ReadContext
@@ -99,58 +101,113 @@ def first_record(head: bytes) -> dict | None:
     return json_object(first_line(head))
 
 
-def read_bytes(path: str, ctx: ReadContext) -> bytes | None:
-    """The file's bytes, no more than its discovered size (see files.py); None with a
-    `skip` when it cannot be read."""
+def open_stream(path: str, ctx: ReadContext) -> TraceStream | None:
+    """The file as a stream of text (see files.TraceStream); None with a `skip` when it
+    cannot be opened."""
     try:
-        with open_regular(path) as fh:
-            return as_utf8(fh.read(-1 if ctx.size is None else ctx.size))
-    except OSError as exc:
-        ctx.skip(f"cannot read file: {exc.strerror or exc}")
+        return TraceStream(path, ctx.size)
+    except (OSError, EOFError, ValueError) as exc:  # zstd/gzip header errors included
+        ctx.skip(f"cannot read file: {describe(exc)}")
         return None
+
+
+def read_document(path: str, ctx: ReadContext) -> bytes | None:
+    """A whole JSON document's text, NUL runs taken out; None with a `skip` when it cannot
+    be read or its text is over `max_line_bytes` (a document is one record)."""
+    stream = open_stream(path, ctx)
+    if stream is None:
+        return None
+    limit = ctx.options.max_line_bytes
+    junk = Junk()
+    parts: list[bytes] = []
+    size = 0
+    try:
+        with stream:
+            for piece, _cut in segments(stream, junk, [1]):
+                size += len(piece)
+                if size > limit:
+                    ctx.skip(f"a JSON document over max_line_bytes ({limit} bytes)")
+                    return None
+                parts.append(piece)
+    except (OSError, EOFError, ValueError) as exc:
+        ctx.skip(f"cannot read file: {describe(exc)}")
+        return None
+    junk.report(ctx, limit)
+    return b"".join(parts)
+
+
+def jsonl_records(path: str, ctx: ReadContext) -> Iterator[tuple[int, dict]]:
+    """Every good (line number, object) of a JSONL file, streamed: memory holds one line
+    at a time (see lines.py). Nothing, with a `skip`, when the file cannot be opened."""
+    stream = open_stream(path, ctx)
+    if stream is None:
+        return
+    junk = Junk()
+    try:
+        with stream:
+            yield from parse_lines(iter_lines(stream, ctx.options.max_line_bytes, junk), junk, ctx)
+    except (OSError, EOFError, ValueError) as exc:  # a corrupt archive ends the file here
+        ctx.warn(f"reading stopped: {describe(exc)}")
+    junk.report(ctx, ctx.options.max_line_bytes)
 
 
 def read_jsonl_records(path: str, ctx: ReadContext) -> list[tuple[int, dict]]:
     """Every good (line number, object) of a JSONL file; [] with a `skip` when the file
     cannot be read or holds no JSON object at all."""
-    data = read_bytes(path, ctx)
-    if data is None:
-        return []
-    records = list(iter_jsonl(data, ctx))
-    if not records:
+    records = list(jsonl_records(path, ctx))
+    if not records and not ctx.skipped:
         ctx.skip("empty file: no JSON records")
     return records
 
 
 def iter_jsonl(data: bytes, ctx: ReadContext) -> Iterator[tuple[int, dict]]:
-    """Yield (1-based line number, object) for every good record in JSONL bytes.
+    """Every good (line number, object) of JSONL text held in memory."""
+    lines = ((n, line, False) for n, line in enumerate(data.split(b"\n"), start=1))
+    return parse_lines(lines, Junk(), ctx)
 
-    Lines are parsed in place through a memoryview (no copy of each line: session files
-    are mostly base64 images and tool output). A line orjson rejects is stripped and
-    tried again, then recovered, so the result is that of parsing each stripped line.
+
+def parse_lines(
+    lines: Iterable[tuple[int, bytes | memoryview, bool]], junk: Junk, ctx: ReadContext
+) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for every good record among `lines`.
+
+    Lines are parsed in place (memoryviews of the chunk read: session files are mostly
+    base64 images and tool output). A line orjson rejects is stripped and tried again,
+    then recovered, so the result is that of parsing each stripped line. Binary lines are
+    counted in `junk`, not reported one by one.
     """
-    start = len(BOM) if data.startswith(BOM) else 0
-    view = memoryview(data)
-    find, loads, size = data.find, orjson.loads, len(data)
-    lineno = 0
-    while True:
-        lineno += 1
-        newline = find(b"\n", start)
-        end = size if newline < 0 else newline
-        if end > start:
-            try:
-                value = loads(view[start:end])
-            except orjson.JSONDecodeError:
-                value = _retry(data[start:end].strip(), lineno, newline < 0, ctx)
-            if isinstance(value, dict):
-                yield lineno, value
-            elif isinstance(value, _Recovered):
-                yield from value.records
-            elif value is not _BLANK:
+    loads = orjson.loads
+    first = True
+    failures = 0
+    for lineno, line, last in lines:
+        if first:
+            first = False
+            if line[:3] == BOM:
+                line = line[3:]
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError:
+            failures += 1
+            if failures % 512 == 0 and not gc.isenabled():
+                # a failed parse leaves a reference cycle (an exception and its frame); a
+                # batch is parsed with the cyclic GC off, so collect the young ones here
+                gc.collect(0)
+            stripped = bytes(line).strip()
+            if stripped and (is_binary(stripped) or junk.binary_last >= lineno - 1):
+                # binary data, or a short line that looks like text inside it: a binary tail
+                # is one diagnostic
+                junk.binary(lineno, len(stripped))
+                continue
+            value = _retry(stripped, lineno, last, ctx, junk, len(stripped) == len(line))
+        if isinstance(value, dict):
+            yield lineno, value
+        elif isinstance(value, _Recovered):
+            yield from value.records
+        elif value is not _BLANK:
+            if junk.binary_last >= lineno - 1:  # a number or string among binary lines
+                junk.binary(lineno, len(line))
+            else:
                 ctx.warn(f"expected a JSON object, got {_type_name(value)}", line=lineno)
-        if newline < 0:
-            return
-        start = newline + 1
 
 
 class _Recovered:
@@ -163,25 +220,30 @@ class _Recovered:
 _BLANK = _Recovered([])
 
 
-def _retry(line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext) -> Any:
+def _retry(
+    line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext, junk: Junk, stripped_nothing: bool
+) -> Any:
     """A line orjson rejected as it stood: blank, padded with other whitespace, or bad."""
     if not line:
         return _BLANK
     try:
+        if stripped_nothing:  # orjson has seen this very line
+            raise orjson.JSONDecodeError("", "", 0)
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         # only the last piece of the file can lack its newline: a truncated last line
-        return _Recovered(list(_recover(line, lineno, is_last_unterminated, ctx)))
+        return _Recovered(list(_recover(line, lineno, is_last_unterminated, ctx, junk)))
 
 
 def _recover(
-    line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext
+    line: bytes, lineno: int, is_last_unterminated: bool, ctx: ReadContext, junk: Junk
 ) -> Iterator[tuple[int, dict]]:
+    bad_utf8 = None
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         text = line.decode("utf-8", errors="replace")
-        ctx.warn(f"invalid UTF-8 at byte {exc.start}; replaced with U+FFFD", line=lineno)
+        bad_utf8 = exc.start
     numbers = _Numbers()
     try:
         values = _decode_concatenated(text, numbers.decoder)
@@ -191,11 +253,16 @@ def _recover(
         ctx.warn("JSON nested too deeply to parse; line skipped", line=lineno)
         return
     except ValueError as exc:
+        if bad_utf8 is not None:  # neither UTF-8 nor JSON: binary junk, counted once per file
+            junk.binary(lineno, len(line))
+            return
         if is_last_unterminated:
             ctx.warn(f"truncated last line (file still being written?): {exc}", line=lineno)
         else:
             ctx.warn(f"invalid JSON: {exc}", line=lineno)
         return
+    if bad_utf8 is not None:
+        ctx.warn(f"invalid UTF-8 at byte {bad_utf8}; replaced with U+FFFD", line=lineno)
     numbers.report(ctx, lineno)
     if len(values) > 1:
         ctx.warn(f"{len(values)} JSON values on one line; each read as a record", line=lineno)
@@ -238,7 +305,8 @@ def _decode_concatenated(text: str, decoder: json.JSONDecoder) -> list[Any]:
 
 
 def load_json_document(data: bytes, ctx: ReadContext) -> Any:
-    """Parse a whole JSON document; on failure record a skip and return None."""
+    """Parse a whole JSON document (read_document's text); on failure record a skip and
+    return None."""
     data = strip_bom(data)
     if not data.strip():
         ctx.skip("empty file")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -29,7 +30,15 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.atif.rules import RuleLog, document_step_lines
 from tracesql.readers.atif.steps import StepReader, apply_usage
 from tracesql.readers.base import ReadContext, Trace, TraceReader
-from tracesql.readers.jsonl import first_line, iter_jsonl, load_json_document, read_bytes, strip_bom
+from tracesql.readers.files import plain_name
+from tracesql.readers.jsonl import (
+    first_line,
+    iter_jsonl,
+    jsonl_records,
+    load_json_document,
+    read_document,
+    strip_bom,
+)
 
 SOURCE_KIND = "atif"
 _ATIF_VERSION = re.compile(rb'"schema_version"\s*:\s*"ATIF-v')
@@ -76,11 +85,13 @@ class AtifReader(TraceReader):
         return f"not a trajectory: {reason}"
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
-        data = read_bytes(path, ctx)
+        if plain_name(path).endswith(".jsonl"):
+            return read_stream(path, jsonl_records(path, ctx), ctx)
+        data = read_document(path, ctx)
         if data is None:
             return []
-        if path.endswith(".jsonl") or first_line(data[:HEAD_LIMIT]).startswith(b'{"__header__"'):
-            return read_stream(path, data, ctx)
+        if first_line(data[:HEAD_LIMIT]).startswith(b'{"__header__"'):
+            return read_stream(path, iter_jsonl(data, ctx), ctx)
         doc = load_json_document(data, ctx)
         if doc is None:
             return []
@@ -120,11 +131,12 @@ def not_a_trajectory(doc: Any) -> str | None:
     return f"no 'steps' list (top-level keys: {keys})"
 
 
-def read_stream(path: str, data: bytes, ctx: ReadContext) -> list[Trace]:
+def read_stream(path: str, lines: Iterable[tuple[int, dict]], ctx: ReadContext) -> list[Trace]:
     """The streaming variant: a header line, then one step per line (maybe a trailer)."""
-    records = list(iter_jsonl(data, ctx))
+    records = list(lines)
     if not records:
-        ctx.skip("no JSON records in this file")
+        if not ctx.skipped:
+            ctx.skip("no JSON records in this file")
         return []
     first_line, header = records[0]
     if not header.get("__header__"):

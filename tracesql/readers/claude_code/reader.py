@@ -30,7 +30,7 @@ from tracesql.readers.claude_code.tree import (
     inline_sidechain_runs,
     with_turn_pieces,
 )
-from tracesql.readers.jsonl import first_record, iter_jsonl, read_bytes
+from tracesql.readers.jsonl import first_record, jsonl_records
 
 INDEX_KEY = "claude_code_session_index"
 
@@ -74,19 +74,14 @@ class ClaudeCodeReader(TraceReader):
         ctx.shared[INDEX_KEY] = load_session_index(root, recursive, ctx)
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
-        data = read_bytes(path, ctx)
-        if data is None:
-            return []
-        if not data or data.isspace():  # (strip() would copy the whole file)
-            ctx.skip("empty file")
-            return []
         records: list[dict] = []
         lines: list[int] = []
-        for lineno, rec in iter_jsonl(data, ctx):
+        for lineno, rec in jsonl_records(path, ctx):
             records.append(rec)
             lines.append(lineno)
         if not records:
-            ctx.skip("no readable JSON records")
+            if not ctx.skipped:
+                ctx.skip("no readable JSON records" if ctx.file_diagnostics() else "empty file")
             return []
         reason = not_a_transcript(records)
         if reason:

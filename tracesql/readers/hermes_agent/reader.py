@@ -22,9 +22,10 @@ import orjson
 
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
+from tracesql.readers.files import plain_name
 from tracesql.readers.hermes_agent.index import INDEX_NAME, index_entry, load_index_data
 from tracesql.readers.hermes_agent.messages import HermesSession, decode_json_text, token_count, tool_names
-from tracesql.readers.jsonl import first_line, iter_jsonl, load_json_document, read_bytes
+from tracesql.readers.jsonl import first_line, jsonl_records, load_json_document, read_document
 from tracesql.readers.timestamps import parse_timestamp
 
 SOURCE_KIND = "hermes_agent"
@@ -85,11 +86,11 @@ class HermesAgentReader(TraceReader):
         return b'"session_start"' in head or b'"last_updated"' in head or b'"messages"' in head
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
-        data = read_bytes(path, ctx)
+        if plain_name(path).endswith(".jsonl"):
+            return read_jsonl(path, ctx)
+        data = read_document(path, ctx)
         if data is None:
             return []
-        if path.endswith(".jsonl"):
-            return read_jsonl(path, data, ctx)
         if os.path.basename(path) == INDEX_NAME:
             _, error = load_index_data(data)
             ctx.skip(
@@ -202,10 +203,11 @@ def record_kind(record: Any) -> str:
     return f"not a Hermes transcript: the first record has neither 'role' nor 'messages' (keys: {keys})"
 
 
-def read_jsonl(path: str, data: bytes, ctx: ReadContext) -> list[Trace]:
-    records = list(iter_jsonl(data, ctx))
+def read_jsonl(path: str, ctx: ReadContext) -> list[Trace]:
+    records = list(jsonl_records(path, ctx))
     if not records:
-        ctx.skip("no JSON records in this file (empty transcript)")
+        if not ctx.skipped:
+            ctx.skip("no JSON records in this file (empty transcript)")
         return []
     kind = record_kind(records[0][1])
     if kind == "gateway":
