@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 from tests.readers.conftest import claude_record, trace_rows, write_session
@@ -65,12 +66,22 @@ def test_junk_costs_constant_memory(tmp_path):
         fh.write(random.Random(7).randbytes(8 * MiB))
     # 200,000 lines that are not JSON: 200,000 diagnostics, were they all kept
     (read / "bad_lines.jsonl").write_bytes(b"this is not json\n" * 200_000)
+    # a compressed session that unpacks to 512 MiB (a zero tail: 0.5 MB packed)
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    with open(read / "bomb.jsonl.gz", "wb") as fh:
+        fh.write(packer.compress((write_session(tmp_path / "b.jsonl", "bomb")).read_bytes()))
+        zeros = bytes(MiB)
+        for _ in range(512):
+            fh.write(packer.compress(zeros))
+        fh.write(packer.flush())
     result = read_under_limit(tmp_path, CONSTANT)
-    assert result["rows"] == 2
+    assert result["rows"] == 3
     reasons = {}
     for name, severity, reason in result["diagnostics"]:
         reasons.setdefault(name, []).append((severity, reason))
     assert "out of memory" not in json.dumps(reasons)
+    (bomb_diag,) = reasons["bomb.jsonl.gz"]
+    assert bomb_diag[1].startswith("536870912 NUL bytes in a run")
     (nul_diag,) = reasons["nul_tail.jsonl"]
     assert nul_diag[1].startswith("1073741824 NUL bytes in a run")
     long_reasons = [r for _, r in reasons["long_line.jsonl"]]

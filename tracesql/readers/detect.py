@@ -9,13 +9,16 @@ skipped with a diagnostic that says so.
 from __future__ import annotations
 
 from tracesql.readers.base import ReadContext, Trace, TraceReader, prepare_safely
-from tracesql.readers.files import as_utf8, read_at_most
+from tracesql.readers.files import TraceStream, describe, plain_name
 
 HEAD_BYTES = 64 * 1024
 
 
 def read_head(path: str, size: int | None = None) -> bytes:
-    return as_utf8(read_at_most(path, HEAD_BYTES if size is None else min(size, HEAD_BYTES)), complete=False)
+    """A file's first bytes of text (decompressed and transcoded, as its reader sees them)."""
+    with TraceStream(path, size) as stream:
+        head = stream.read(HEAD_BYTES)
+    return head[:HEAD_BYTES]
 
 
 class AutoReader(TraceReader):
@@ -32,7 +35,7 @@ class AutoReader(TraceReader):
         self.recursive = True
 
     def accepts(self, relpath: str) -> str | None:
-        if not (relpath.endswith(".json") or relpath.endswith(".jsonl")):
+        if not plain_name(relpath).endswith((".json", ".jsonl")):
             return "not a .json or .jsonl file"
         return None
 
@@ -65,12 +68,14 @@ class AutoReader(TraceReader):
         relpath = path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
         try:
             head = read_head(path, ctx.size)
-        except OSError as exc:
-            ctx.skip(f"cannot read file: {exc.strerror or exc}")
+        except (OSError, EOFError, ValueError) as exc:
+            ctx.skip(f"cannot read file: {describe(exc)}")
             return []
-        reader = self.detect(path, relpath, head)
+        # the hooks judge names as if uncompressed: s.jsonl.gz is a .jsonl file
+        name, relname = plain_name(path), plain_name(relpath)
+        reader = self.detect(name, relname, head)
         if reader is None:
-            ctx.skip(self.why_not_a_trace(path, relpath, head))
+            ctx.skip(self.why_not_a_trace(name, relname, head))
             return []
         shared = ctx.shared.setdefault(reader.name, {})
         if reader.name not in self.prepared:

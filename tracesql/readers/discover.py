@@ -16,6 +16,7 @@ from fnmatch import fnmatchcase
 
 from tracesql.errors import ReaderError
 from tracesql.readers.base import Diagnostic, expand, shown_path
+from tracesql.readers.files import plain_name
 
 _GLOB_CHARS = set("*?[")
 
@@ -47,7 +48,7 @@ def discover(
         return os.path.dirname(full), ([found] if found else []), diagnostics
     files: list[FoundFile] = []
     for entry, rel in walk(full, recursive, follow_symlinks, source_kind, diagnostics):
-        if fnmatchcase(entry.name, pattern):
+        if _matches(entry.name, pattern):
             if _is_dir(entry):
                 if recursive:
                     continue
@@ -124,6 +125,11 @@ def walk(
                     )
                     continue
             stack.append((entry.path, rel + "/"))
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """A name matches the pattern, or its uncompressed name does (`s.jsonl.gz` for `*.jsonl`)."""
+    return fnmatchcase(name, pattern) or (plain_name(name) != name and fnmatchcase(plain_name(name), pattern))
 
 
 def _skip(diagnostics: list[Diagnostic], source_kind: str, path: str, reason: str) -> None:

@@ -120,7 +120,7 @@ class TraceStream:
         self.remaining = size
         self.offset = 0  # in the (compressed) file
         self.source: BinaryIO = self.raw
-        self.compressed = path.endswith(COMPRESSED)
+        self.error: BaseException | None = None  # a decompression error, raised at the next read
         if path.endswith(".gz"):
             self.source = cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, _Limited(self)), mode="rb"))
         elif path.endswith(".zst"):
@@ -147,7 +147,22 @@ class TraceStream:
     def _read_source(self, n: int) -> bytes:
         if self.source is self.raw:
             return self._read_raw(n)
-        return self.source.read(n)
+        if self.error is not None:
+            raise self.error
+        parts: list[bytes] = []
+        size = 0
+        try:  # in small steps: a stream cut short still gives what came before the cut
+            while size < n:
+                part = self.source.read(min(n - size, 256 << 10))
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+        except (OSError, EOFError, ValueError) as exc:
+            if not parts:
+                raise
+            self.error = exc
+        return b"".join(parts)
 
     def _transcode(self, data: bytes, final: bool) -> bytes:
         assert self.decoder is not None

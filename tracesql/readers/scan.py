@@ -27,6 +27,7 @@ from tracesql.errors import ReaderError
 from tracesql.readers import parallel
 from tracesql.readers.base import Diagnostic, ReadContext, TraceReader, prepare_safely, shown_path
 from tracesql.readers.discover import FoundFile, discover
+from tracesql.readers.files import plain_name
 from tracesql.readers.options import ReadOptions
 from tracesql.readers.registry import get_reader
 from tracesql.readers.schema import TRACE_SCHEMA, conform_row
@@ -94,7 +95,7 @@ def plan(opts: ScanOptions) -> tuple[TraceReader, str, list[FoundFile], list[Dia
     )
     kept = []
     for f in files:
-        reason = reader.accepts(f.relpath)
+        reason = reader.accepts(plain_name(f.relpath))
         if reason:
             diagnostics.append(Diagnostic(reader.name, shown_path(f.path), None, "skip", reason))
         else:

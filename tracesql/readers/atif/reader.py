@@ -224,7 +224,7 @@ def trajectory_id(path: str, doc: dict, log: RuleLog, parent: Trace | None) -> s
     sub_id = msgs.scalar_text(doc.get("trajectory_id"))
     if parent is not None:
         return f"{parent.trace_id}:{sub_id}" if sub_id else f"{parent.trace_id}:sub"
-    fallback = sub_id or os.path.basename(path).rsplit(".json", 1)[0]
+    fallback = sub_id or os.path.basename(plain_name(path)).rsplit(".json", 1)[0]
     log.breach("session_id", "", f"got {session_id!r}; using {fallback!r}")
     return fallback
 

@@ -13,7 +13,7 @@ import orjson
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace
 from tracesql.readers.discover import walk
-from tracesql.readers.files import read_small
+from tracesql.readers.files import plain_name, read_small
 from tracesql.readers.jsonl import head_lines, strip_bom
 from tracesql.readers.messages import scalar_text
 from tracesql.readers.timestamps import TimeRange, parse_timestamp
@@ -188,6 +188,7 @@ def _parse_time(value: object) -> datetime | None:
 
 def agent_sidecar(path: str, ctx: ReadContext) -> dict:
     """source_meta keys from `agent-<id>.meta.json` beside a sub-agent transcript."""
+    path = plain_name(path)
     sidecar = (path[:-6] if path.endswith(".jsonl") else path) + ".meta.json"
     try:
         data = read_small(sidecar)

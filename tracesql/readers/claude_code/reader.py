@@ -30,6 +30,7 @@ from tracesql.readers.claude_code.tree import (
     inline_sidechain_runs,
     with_turn_pieces,
 )
+from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import first_record, jsonl_records
 
 INDEX_KEY = "claude_code_session_index"
@@ -101,7 +102,7 @@ class SessionFile:
         self.stamps: list = [None] * len(records)
         self.tree: Tree = build_tree(records)
         self.index: dict = ctx.shared.get(INDEX_KEY) or {}
-        parts = path.split(os.sep)
+        parts = plain_name(path).split(os.sep)
         self.stem = parts[-1][:-6] if parts[-1].endswith(".jsonl") else os.path.splitext(parts[-1])[0]
         self.parent_session = None
         self.workflow_run = None

@@ -25,6 +25,7 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
 from tracesql.readers.codex import lineage as codex_lineage
 from tracesql.readers.codex.transcript import Transcript, codex_blocks
+from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import head_lines, json_object, read_jsonl_records
 from tracesql.readers.timestamps import parse_timestamp
 
@@ -144,7 +145,7 @@ class RolloutParser:
         self.record_count = 0
 
     def parse(self, lines: list[tuple[int, str | None, Any, Any]]) -> Trace:
-        stem = os.path.splitext(os.path.basename(self.path))[0]
+        stem = os.path.splitext(os.path.basename(plain_name(self.path)))[0]
         trace = Trace(trace_id=stem, source_kind="codex", source_path=self.path, root_session_id=stem)
         roles_in_items = {
             payload["role"]

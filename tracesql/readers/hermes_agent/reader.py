@@ -91,7 +91,7 @@ class HermesAgentReader(TraceReader):
         data = read_document(path, ctx)
         if data is None:
             return []
-        if os.path.basename(path) == INDEX_NAME:
+        if os.path.basename(plain_name(path)) == INDEX_NAME:
             _, error = load_index_data(data)
             ctx.skip(
                 f"malformed Hermes sessions index: {error}"
@@ -124,7 +124,7 @@ def not_a_cli_session(doc: Any) -> str | None:
 
 
 def read_cli_session(path: str, doc: dict, ctx: ReadContext) -> Trace:
-    stem = os.path.basename(path)[: -len(".json")]
+    stem = os.path.basename(plain_name(path))[: -len(".json")]
     trace_id = msgs.scalar_text(doc.get("session_id")) or stem.removeprefix("session_")
     trace = Trace(trace_id, SOURCE_KIND, path, trace_id)
     session = HermesSession(trace, ctx)
@@ -219,7 +219,7 @@ def read_jsonl(path: str, ctx: ReadContext) -> list[Trace]:
 
 
 def read_gateway(path: str, records: list[tuple[int, dict]], ctx: ReadContext) -> Trace:
-    trace_id = os.path.basename(path)[: -len(".jsonl")]
+    trace_id = os.path.basename(plain_name(path))[: -len(".jsonl")]
     trace = Trace(trace_id, SOURCE_KIND, path, trace_id)
     session = HermesSession(trace, ctx)
     lines = [line for line, _ in records]
@@ -254,7 +254,7 @@ def read_export(path: str, records: list[tuple[int, dict]], ctx: ReadContext) ->
             sessions.append((line, record))
         else:
             ctx.warn("not an exported session (no 'messages' list); line skipped", line=line)
-    stem = os.path.basename(path)[: -len(".jsonl")]
+    stem = os.path.basename(plain_name(path))[: -len(".jsonl")]
     ids = {
         line: msgs.scalar_text(s.get("id") or s.get("session_id")) or f"{stem}:{line}" for line, s in sessions
     }

@@ -22,6 +22,7 @@ from typing import Any
 
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
+from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import first_record, read_jsonl_records
 from tracesql.readers.pi_coding_agent.messages import EntryMapper
 
@@ -170,5 +171,5 @@ def active_path(entries: list[tuple[int, dict]], ctx: ReadContext) -> tuple[list
 
 def session_id_from_name(path: str) -> str:
     """`<timestamp>_<uuid>.jsonl` -> the uuid; any other name -> the file stem."""
-    stem = os.path.splitext(os.path.basename(path))[0]
+    stem = os.path.splitext(os.path.basename(plain_name(path)))[0]
     return stem.rsplit("_", 1)[-1] if "_" in stem else stem
