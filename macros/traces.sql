@@ -41,3 +41,12 @@
 {% macro llm_fingerprint(parts) -%}
   '{{ fingerprint(parts, llm_model_settings(var('llm_model', 'distill'))) }}'
 {%- endmacro %}
+
+{#- Each LLM model's row outcome, the column the materializations read (a failed value
+    keeps the row's previous one): 'skipped' (no call was needed: skip_reason says why),
+    'ok', or 'failed' (the reason joins from llm_calls on llm_request_hash, final). -#}
+{% macro llm_status(response, skip_reason) -%}
+  case when {{ skip_reason }} is not null then 'skipped'
+       when {{ response }}.error is null and {{ response }}.value is not null then 'ok'
+       else 'failed' end
+{%- endmacro %}

@@ -71,6 +71,7 @@ def llm_run_options(flags: dict[str, Any]) -> RunOptions:
         max_calls=flags.get("max_calls"),
         max_tokens=flags.get("max_tokens"),
         deadline=flags.get("deadline"),
+        max_error_rate=flags.get("max_error_rate"),
         progress=console.progress,
     )
 
@@ -117,6 +118,23 @@ def selection_options(command):
     )(command)
 
 
+class ErrorRate(click.ParamType):
+    """--max-error-rate: a share between 0 and 1, or 'fail'."""
+
+    name = "rate"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if value == "fail":
+            return "fail"
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = -1.0
+        if not 0 <= rate <= 1:
+            self.fail(f"{value!r} is neither a share between 0 and 1 nor 'fail'", param, ctx)
+        return rate
+
+
 def build_options(command):
     """The options of `run` and `build`: LLM budget and cache, --dry-run, --full-refresh, --fail-fast."""
     options = [
@@ -148,6 +166,18 @@ def build_options(command):
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
             help="Start no LLM request after this many seconds (later values are NULL, retried next run).",
+        ),
+        click.option(
+            "--max-error-rate",
+            type=ErrorRate(),
+            metavar="RATE|fail",
+            help="Share of a model's LLM values that may fail before the run exits 1 (default 0: any); "
+            "'fail' stops a model at its first failed value.",
+        ),
+        click.option(
+            "--require-llm",
+            is_flag=True,
+            help="A model whose LLM has no API key (or no model configured) is an error, not a skip.",
         ),
         click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch."),
         click.option("-x", "--fail-fast", is_flag=True, help="Stop at the first failure."),
@@ -299,6 +329,7 @@ def _run_command(
         tests=tests,
         full_refresh=bool(flags.get("full_refresh")),
         fail_fast=bool(flags.get("fail_fast")),
+        require_llm=bool(flags.get("require_llm")),
         run_options=run_options,
         command=command,
     )

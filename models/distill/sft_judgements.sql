@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', unique_key='trace_key', tags=['llm', 'distill']) }}
-{#- Step 3: an LLM judge scores each pair 0..4 on five criteria, with a reasoning per score. -#}
+{#- Step 3: an LLM judge scores each pair 0..4 on five criteria, with a reasoning per score.
+    A trace without an SFT pair keeps its row, NULL, with its skip_reason and no call. -#}
 {%- set scores = [
     {'name': 'groundedness', 'description': 'Is the example grounded in the digest?',
      'options': {4: 'Fully grounded in the digest.', 3: 'Grounded, with a minor unsupported detail.', 2: 'Partly grounded.', 1: 'Mostly unsupported by the digest.', 0: 'Unrelated to the digest.'}},
@@ -13,21 +14,43 @@
      'options': {4: 'Definitely keep.', 3: 'Probably keep.', 2: 'Borderline.', 1: 'Probably discard.', 0: 'Discard.'}},
 ] -%}
 {%- set fp = fingerprint(prompt_file('sft_judge'), scores, llm_model_settings(var('llm_model', 'distill'))) %}
-select
-    r.trace_key,
-    r.trace_id,
-    {{ llm_judge(
-        scores=scores,
-        prompt=prompt_file('sft_judge'),
-        model=var('llm_model', 'distill'),
-        vars="{'digest': d.trace_digest, 'instruction': r.sft_record.instruction, 'response': r.sft_record.response}"
-    ) }} as judgement,
-    md5('{{ fp }}' || r.llm_fingerprint) as llm_fingerprint
-from {{ ref('sft_records') }} as r
-join {{ ref('trace_digests') }} as d using (trace_key)
-where r.sft_record is not null
-{% if is_incremental() %}
-    and (r.trace_key, md5('{{ fp }}' || r.llm_fingerprint)) not in (
-        select (trace_key, llm_fingerprint) from {{ this }} where judgement is not null
+with todo as (
+    select
+        r.trace_key,
+        r.trace_id,
+        r.sft_record,
+        d.trace_digest,
+        md5('{{ fp }}' || r.llm_fingerprint) as llm_fingerprint,
+        case
+            when r.skip_reason is not null then r.skip_reason
+            when r.sft_record is null then 'no SFT pair'
+        end as skip_reason
+    from {{ ref('sft_records') }} as r
+    join {{ ref('trace_digests') }} as d using (trace_key)
+    {% if is_incremental() %}
+    where (r.trace_key, md5('{{ fp }}' || r.llm_fingerprint)) not in (
+        select (trace_key, llm_fingerprint) from {{ this }} where llm_status = 'ok'
     )
-{% endif %}
+    {% endif %}
+),
+answered as (
+    select
+        t.*,
+        {{ llm_judge(
+            scores=scores,
+            prompt="case when t.skip_reason is null then " ~ prompt_file('sft_judge') ~ " end",
+            model=var('llm_model', 'distill'),
+            vars="{'digest': t.trace_digest, 'instruction': t.sft_record.instruction, 'response': t.sft_record.response}",
+            response=True
+        ) }} as r
+    from todo as t
+)
+select
+    trace_key,
+    trace_id,
+    r.value as judgement,
+    {{ llm_status('r', 'skip_reason') }} as llm_status,
+    skip_reason,
+    r.request_hash as llm_request_hash,
+    llm_fingerprint
+from answered

@@ -11,6 +11,7 @@ from tests.conftest import write_files
 from tracesql.compile.calls import llm_models, python_functions
 from tracesql.compile.compiler import Compiler
 from tracesql.compile.loading import load_project
+from tracesql.errors import CompileError
 
 
 def both_ways(sql: str) -> list[tuple[str | None, ...]]:
@@ -47,6 +48,7 @@ def test_compiled_models_include_ephemeral_parents(tmp_path):
     write_files(
         tmp_path,
         {
+            "profiles.yml": "models: {small: {provider: openai, model: gpt-4o-mini}}\n",
             "models/asked.sql": "{{ config(materialized='ephemeral') }}\nSELECT llm('q', model := 'small') AS a",
             "models/judged.sql": "SELECT a, llm(a) AS b FROM {{ ref('asked') }} -- llm(model := 'ghost')",
         },
@@ -54,3 +56,19 @@ def test_compiled_models_include_ephemeral_parents(tmp_path):
     project = load_project(tmp_path)
     compiled = Compiler(project).compile(project.models["judged"])
     assert compiled.llm_models == (None, "small")
+
+
+def test_an_unknown_alias_is_a_compile_error_naming_the_file(tmp_path):
+    write_files(
+        tmp_path,
+        {
+            "profiles.yml": "models: {small: {provider: openai, model: gpt-4o-mini}}\n",
+            "models/asks.sql": "SELECT llm('q', model := 'smal') AS a, llm('r', model := 'openai:gpt-4o') AS b",
+        },
+    )
+    project = load_project(tmp_path)
+    with pytest.raises(CompileError) as caught:
+        Compiler(project).compile(project.models["asks"])
+    assert str(caught.value).startswith(
+        "model asks, models/asks.sql: unknown LLM model alias 'smal' (configured aliases: small)"
+    )

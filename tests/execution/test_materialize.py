@@ -145,3 +145,46 @@ def test_full_refresh_rebuilds_and_row_limit_caps(con):
     assert (done.rows, done.message) == (5, "rebuilt (full refresh)")
     done = materialize(con, compiled("select * from src", materialized="table"), row_limit=2)
     assert (done.rows, count(con)) == (2, 2)
+
+
+GOOD_ROWS = (
+    "SELECT * FROM (VALUES (1, 'good 1', 'ok', 'h1', 'fp-old'), (2, 'good 2', 'ok', 'h2', 'fp-old'), "
+    "(3, NULL, 'failed', 'h3', 'fp-old')) t(id, value, llm_status, llm_request_hash, llm_fingerprint)"
+)
+RETRY_ROWS = (
+    "SELECT * FROM (VALUES (1, NULL, 'failed', 'h1-new', 'fp-new'), (2, 'better 2', 'ok', 'h2-new', 'fp-new'), "
+    "(3, NULL, 'failed', 'h3-new', 'fp-new'), (4, NULL, 'skipped', NULL, 'fp-new')) "
+    "t(id, value, llm_status, llm_request_hash, llm_fingerprint)"
+)
+
+
+@pytest.mark.parametrize("incremental", [True, False], ids=["merge", "full refresh"])
+def test_a_failed_llm_value_keeps_its_previous_good_one(con, incremental):
+    """A new row whose LLM status is 'failed' keeps the old row's value and fingerprint where
+    the old row was good; with the failed request's hash, marked kept_previous. A row that
+    had no good value stays failed; new good values replace old ones."""
+    model = dict(materialized="incremental", unique_key="id")
+    materialize(con, compiled(GOOD_ROWS, **model))
+    done = materialize(
+        con, compiled(RETRY_ROWS, incremental=incremental, **model), full_refresh=not incremental
+    )
+    assert (done.kept, done.skipped) == (1, 1)
+    assert con.execute("SELECT * FROM m ORDER BY id").fetchall() == [
+        (1, "good 1", "kept_previous", "h1-new", "fp-old"),
+        (2, "better 2", "ok", "h2-new", "fp-new"),
+        (3, None, "failed", "h3-new", "fp-new"),
+        (4, None, "skipped", None, "fp-new"),
+    ]
+
+
+def test_a_verdict_refuses_the_new_rows_before_anything_is_written(con):
+    model = dict(materialized="incremental", unique_key="id")
+    materialize(con, compiled(GOOD_ROWS, **model))
+
+    def refuse() -> None:
+        raise ExecutionError("every LLM value failed")
+
+    for incremental in (True, False):
+        with pytest.raises(ExecutionError):
+            materialize(con, compiled(RETRY_ROWS, incremental=incremental, **model), verdict=refuse)
+        assert con.execute("SELECT count(*), count(value) FROM m").fetchone() == (3, 2)

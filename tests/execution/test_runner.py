@@ -93,7 +93,7 @@ def test_connection_options_contract(project: Path, hook):
         vars: {min_id: 2}
         providers: {local: {base_url: "http://127.0.0.1:9/v1"}}
         models: {default: {provider: local, model: tiny}}
-        llm: {on_error: fail}
+        llm: {max_error_rate: fail}
     """
         },
     )
@@ -104,7 +104,7 @@ def test_connection_options_contract(project: Path, hook):
     assert options.target_dir == str(project / "target")
     llm = options.llm_config
     assert llm is not None and set(llm.providers) == {"nvidia", "openai", "local"}
-    assert llm.models["default"].model == "tiny" and llm.settings.on_error == "fail"
+    assert llm.models["default"].model == "tiny" and llm.settings.max_error_rate == "fail"
     run_options = options.run_options
     assert (
         run_options.dry_run,
@@ -138,8 +138,15 @@ class FakeLLM:
                 "LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY"
             )
 
+    max_error_rate = 0.0
+
     def pop_error(self):
         return None
+
+    def tally(self, name):
+        from tracesql.llm.stats import ModelTally
+
+        return ModelTally()
 
     def close(self):
         self.events.append(("close",))
@@ -162,7 +169,7 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
     fakes: list[FakeLLM] = []
 
     def install(con, session, options):
-        fakes.append(FakeLLM({"needs_llm"}))
+        fakes.append(FakeLLM({"openai:needs-llm"}))
         session.llm.close()
         session.llm = fakes[-1]
 
@@ -170,7 +177,7 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
     write_files(
         project,
         {
-            "models/judged.sql": "select id, llm('x', model := 'needs_llm') as marker from {{ ref('raw_events') }}",
+            "models/judged.sql": "select id, llm('x', model := 'openai:needs-llm') as marker from {{ ref('raw_events') }}",
             "models/after_judged.sql": "select * from {{ ref('judged') }}",
         },
     )

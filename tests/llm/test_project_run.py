@@ -134,7 +134,8 @@ def test_max_calls_zero_makes_no_request(server, tmp_path):
 
 def test_llm_calls_are_found_in_the_sql_tree_not_its_text(server, tmp_path):
     """A model that only mentions `llm(` in a string or a comment runs without any LLM
-    configured; a real call to an unknown alias is skipped before any request."""
+    configured; a real call to an unknown alias is a compile error naming the model file
+    and the configured aliases, before anything runs."""
     root = tmp_path / "proj"
     (root / "models").mkdir(parents=True)
     (root / "profiles.yml").write_text(
@@ -143,15 +144,14 @@ def test_llm_calls_are_found_in_the_sql_tree_not_its_text(server, tmp_path):
     (root / "models" / "notes.sql").write_text(
         "SELECT 'wrap a column in llm(...) to ask a model' AS tip -- e.g. llm(x, model := 'ghost')\n"
     )
+    assert cli(root, "run").exit_code == 0
     (root / "models" / "asks.sql").write_text("SELECT llm('q', model := 'ghost') AS answer")
     result = cli(root, "run")
-    assert result.exit_code == 0, result.output
-    statuses = {
-        r["name"]: (r["status"], r["message"])
-        for r in json.loads((root / "target" / "run_results.json").read_text())["results"]
-    }
-    assert statuses["notes"][0] == "success"
-    assert statuses["asks"][0] == "skipped" and "unknown LLM model alias 'ghost'" in statuses["asks"][1]
+    assert result.exit_code == 1
+    assert (
+        "Error: model asks, models/asks.sql: unknown LLM model alias 'ghost' (configured aliases: none)"
+        in result.output
+    )
     assert server.requests == []
 
 

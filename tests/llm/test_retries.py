@@ -1,5 +1,5 @@
 """Failures: tracesql's own retries (429, 5xx, timeouts, dropped connections), what is
-not retried, rows kept with NULL, on_error: fail, answers cut off at max_tokens."""
+not retried, rows kept with NULL, max_error_rate: fail, answers cut off at max_tokens."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def test_500s_past_the_retry_limit_give_null_and_keep_the_row(server, session):
     assert (stats["errors"], stats["calls"], stats["attempts"]) == (1, 3, 5)
 
 
-def test_on_error_fail_raises_an_llm_error(server, session):
-    s = session(max_retries=0, on_error="fail")
+def test_max_error_rate_fail_raises_an_llm_error(server, session):
+    s = session(max_retries=0, max_error_rate="fail")
     server.enqueue(Reply.error(503, "unavailable"))
     with pytest.raises(duckdb.Error, match="HTTP 503: unavailable"):
         s.value("SELECT llm('q')")

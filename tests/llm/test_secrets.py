@@ -45,7 +45,7 @@ def test_api_key_is_not_in_raised_errors(server, tmp_path, monkeypatch):
     config = LLMConfig(
         providers={"fake": ProviderConfig(base_url=server.url, api_key_env="FAKE_PROVIDER_KEY")},
         models={"m": ModelConfig(provider="fake", model="fake")},
-        settings=LLMSettings(cache_path=str(tmp_path / "c.sqlite"), on_error="fail", **FAST),
+        settings=LLMSettings(cache_path=str(tmp_path / "c.sqlite"), max_error_rate="fail", **FAST),
     )
     server.enqueue(Reply.error(401, f"bad key {KEY}"))
     s = Session(config)

@@ -70,8 +70,11 @@ def test_wrong_type_and_missing_key(tmp_path: Path):
     write_files(tmp_path, {"profiles.yml": "models:\n  default: {provider: nvidia}\n"})
     with pytest.raises(ConfigError, match=r"profiles.yml:2: missing required key 'models.default.model'"):
         load_profile(tmp_path)
-    write_files(tmp_path, {"profiles.yml": "llm: {on_error: explode}\n"})
-    with pytest.raises(ConfigError, match=r"profiles.yml:1: llm.on_error: Input should be 'null' or 'fail'"):
+    write_files(tmp_path, {"profiles.yml": "llm: {max_error_rate: explode}\n"})
+    with pytest.raises(ConfigError, match=r"profiles.yml:1: llm.max_error_rate"):
+        load_profile(tmp_path)
+    write_files(tmp_path, {"profiles.yml": "llm: {on_error: 'null'}\n"})  # an older setting
+    with pytest.raises(ConfigError, match=r"profiles.yml:1: llm.on_error: .*replaced by llm.max_error_rate"):
         load_profile(tmp_path)
     write_files(tmp_path, {"profiles.yml": "- just\n- a list\n"})
     with pytest.raises(ConfigError, match="must be a mapping"):
@@ -99,19 +102,19 @@ def test_llm_sections_merge_target_over_project(tmp_path: Path):
         models:
           default: {provider: local, model: big, max_parallel_requests: 16}
           judge: {provider: nvidia, model: some/judge}
-        llm: {on_error: fail, max_retries: 3, default_model: judge}
+        llm: {max_error_rate: fail, max_retries: 3, default_model: judge}
     """
         },
     )
     dev = load_profile(tmp_path)
     assert set(dev.llm.providers) == {"nvidia", "openai", "local"}
     assert dev.llm.models["default"].model == "big"
-    assert dev.llm.settings.on_error == "fail" and dev.llm.settings.max_retries == 3
+    assert dev.llm.settings.max_error_rate == "fail" and dev.llm.settings.max_retries == 3
     ci = load_profile(tmp_path, target="ci")
     assert ci.llm.providers["local"].base_url == "http://127.0.0.1:1/v1"
     assert ci.llm.models["default"].model == "tiny" and ci.llm.models["judge"].model == "some/judge"
     # target llm settings override key by key; the rest comes from the project level
-    assert ci.llm.settings.max_retries == 0 and ci.llm.settings.on_error == "fail"
+    assert ci.llm.settings.max_retries == 0 and ci.llm.settings.max_error_rate == "fail"
     assert ci.llm.settings.default_model == "judge"
 
 

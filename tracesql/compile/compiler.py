@@ -27,6 +27,7 @@ from sqlglot.errors import ParseError, TokenError
 from tracesql.compile.calls import llm_models, python_functions
 from tracesql.compile.templating import env_var, var_function, var_literal_function
 from tracesql.errors import CompileError, GraphError
+from tracesql.llm.config import unknown_alias
 from tracesql.project.nodes import (
     MODEL_CONFIG_KEYS,
     DataTest,
@@ -126,6 +127,7 @@ class Compiler:
             ctes.append((parent.relation.identifier, self._rendered_ephemeral(parent)))
             functions |= self.project.models[parent.name].python_functions
             models += [m for m in self._ephemeral_llm_models[parent.name] if m not in models]
+        self._check_llm_aliases(node, models)
         compiled = Compiled(
             node,
             inject_ctes(strip_trailing_semicolon(sql), ctes),
@@ -135,6 +137,19 @@ class Compiler:
         )
         self._compiled[node.unique_id] = compiled
         return compiled
+
+    def _check_llm_aliases(self, node: Node, aliases: list[str | None]) -> None:
+        """A model alias no profile defines is a compile error naming the model's file (the
+        default model for calls that name none; a missing key is found when it runs)."""
+        llm = self.project.profile.llm
+        for alias in aliases:
+            name = alias if alias is not None else llm.settings.default_model
+            problem = unknown_alias(llm, name) if name is not None else None
+            if problem is not None:
+                where = (
+                    "" if alias is not None else " (it is llm.default_model, for calls that name no model)"
+                )
+                raise CompileError(problem + where, path=node.rel_path, model=node.name)
 
     def compile_inline(self, text: str, name: str = "inline") -> str:
         """Render ad-hoc SQL (`tracesql show`, `tracesql query`) with ref() and macros."""

@@ -132,7 +132,7 @@ class Console:
         kind = result.materialized if result.kind == "model" else "test"
         detail = result.message
         if (
-            result.status == "success"
+            (result.status == "success" or (result.status == "warn" and result.kind == "model"))
             and result.rows is not None
             and not detail.startswith(("inserted", "merged", "would"))
         ):
@@ -158,7 +158,9 @@ class Console:
         self.line()
         self.line(f"Finished in {results.elapsed:.2f}s: {', '.join(parts) or 'nothing to do'}.")
         for result in results.results:
-            if result.status in ("fail", "warn"):
+            if result.status == "warn" and result.kind == "model":
+                self.warning(f"model {result.name} ({result.path}): {result.message}")
+            elif result.status in ("fail", "warn"):
                 self.line()
                 label = "Failure" if result.status == "fail" else "Warning"
                 self.line(f"{label} in data test {result.name} ({result.path}): {result.message}")
@@ -169,6 +171,13 @@ class Console:
             elif result.status == "skipped" and result.error is not None:
                 self.warning(f"skipped {str(result.error)}")
         self.llm_summary(results.llm, dry_run=results.dry_run)
+        over = [r for r in results.results if r.over_error_rate]
+        if over:
+            failed = ", ".join(f"{r.name} {r.llm_failed}/{r.llm_values}" for r in over)
+            self.error(
+                f"failed LLM values over max_error_rate ({failed}): exit status 1. Rows were written; "
+                "a failed value kept its previous one where the model has one, and the next run retries it."
+            )
 
     def record(self, model: str | None, number: int, values: dict[str, Any]) -> None:
         """One row as an indented record: scalars inline, nested values as indented JSON."""
@@ -199,6 +208,12 @@ class Console:
             for row in rows:
                 if row.get("not_configured"):
                     self.warning(f"{row.get('model_alias')}: {row['not_configured']}")
+        for row in rows:  # per alias: how many values failed, and the first reason
+            if row.get("errors"):
+                count = row["errors"]
+                self.warning(
+                    f"{row['model_alias']}: {count} LLM value{'s' * (count != 1)} failed; the first: {row.get('first_error')}"
+                )
 
     def progress(self, event: dict[str, Any]) -> None:
         """An LLM progress event (from any thread), drawn on stderr: bars on a terminal, a

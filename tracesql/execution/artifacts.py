@@ -96,6 +96,10 @@ def run_results(results: RunResults) -> dict[str, Any]:
                 "materialized": r.materialized,
                 "relation": r.relation,
                 "error": str(r.error) if r.error else None,
+                "llm_values": r.llm_values,
+                "llm_failed": r.llm_failed,
+                "kept_previous": r.kept_previous,
+                "over_error_rate": r.over_error_rate,
             }
             for r in results.results
         ],

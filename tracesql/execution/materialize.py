@@ -7,10 +7,20 @@
   new rows (the model filters them with `{% if is_incremental() %}`) into a temp table,
   then append them, or merge them on `unique_key` (delete matching keys, insert).
 - ephemeral: nothing is built; `ref()` inlines the model as a CTE.
+
+A failed LLM value never destroys a good one. Before anything is committed, `verdict()`
+(the runner's) may refuse the new rows (every LLM value of the model failed): the old
+table stays as it was. A model with a `unique_key` and an `llm_status` column (each
+row's LLM outcome: 'ok', 'failed', 'skipped') keeps, for each new row whose status is
+'failed' and whose key the old table has with a good value ('ok' or 'kept_previous'),
+the old row instead: its value and its fingerprint (so the next run retries it), with
+`llm_status = 'kept_previous'` and the failed request's `llm_request_hash` (which joins
+to the reason in `llm_calls`). Incremental merges and full refreshes alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +32,19 @@ from tracesql.project.nodes import Model, Relation, quote
 
 BUILD_SUFFIX = "__tracesql_build"
 BATCH_TABLE = "__tracesql_batch"
+KEPT_TABLE = "__tracesql_kept"
+# The columns by which a model tells the materializations each row's LLM outcome.
+LLM_STATUS, LLM_REQUEST_HASH = "llm_status", "llm_request_hash"
+FAILED, KEPT_PREVIOUS, SKIPPED = "failed", "kept_previous", "skipped"
+GOOD = ("ok", KEPT_PREVIOUS)
 
 
 @dataclass
 class Materialized:
     rows: int | None  # rows written (None for a view)
     message: str  # what was done: "created", "replaced", "inserted 3 rows"...
+    kept: int = 0  # rows whose LLM value failed and that kept their previous one
+    skipped: int = 0  # new rows that needed no LLM call (llm_status 'skipped')
 
 
 def relation_type(con: duckdb.DuckDBPyConnection, relation: Relation) -> str | None:
@@ -55,7 +72,10 @@ def materialize(
     full_refresh: bool = False,
     dry_run: bool = False,
     row_limit: int | None = None,
+    verdict: Callable[[], None] | None = None,
 ) -> Materialized:
+    """Build a model; `verdict` runs once its new rows are computed, before anything is
+    committed, and may refuse them by raising (the old relation then stays as it was)."""
     model = compiled.node
     assert isinstance(model, Model)
     sql = compiled.sql if row_limit is None else f"SELECT * FROM (\n{compiled.sql}\n) LIMIT {int(row_limit)}"
@@ -66,8 +86,8 @@ def materialize(
     if model.materialized == "view":
         return build_view(con, relation, sql, existing)
     if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
-        return build_increment(con, model, relation, sql, dry_run=dry_run)
-    result = build_table(con, relation, sql, existing)
+        return build_increment(con, model, relation, sql, dry_run=dry_run, verdict=verdict)
+    result = build_table(con, relation, sql, existing, keys=model.config.unique_keys, verdict=verdict)
     if model.materialized == "incremental" and existing is not None:
         result.message = "rebuilt (full refresh)"
     return result
@@ -84,13 +104,24 @@ def build_view(
 
 
 def build_table(
-    con: duckdb.DuckDBPyConnection, relation: Relation, sql: str, existing: str | None
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    sql: str,
+    existing: str | None,
+    *,
+    keys: list[str] | None = None,
+    verdict: Callable[[], None] | None = None,
 ) -> Materialized:
-    """Build under a temporary name, then swap it in; the old table survives a failed build."""
+    """Build under a temporary name, then swap it in; the old table survives a failed (or
+    refused) build, and its good LLM values survive failed ones (keep_previous)."""
     building = relation.suffixed(BUILD_SUFFIX)
     con.execute(f"DROP TABLE IF EXISTS {building}")
     try:
         rows = scalar(con, f"CREATE TABLE {building} AS\n{sql}\n")
+        if verdict is not None:
+            verdict()
+        kept = keep_previous(con, str(building), relation, keys or []) if existing == "table" else 0
+        skipped = count_skipped(con, str(building))
     except BaseException:
         con.execute(f"DROP TABLE IF EXISTS {building}")
         raise
@@ -98,21 +129,36 @@ def build_table(
         if existing is not None:
             con.execute(f"DROP {'VIEW' if existing == 'view' else 'TABLE'} {relation}")
         con.execute(f"ALTER TABLE {building} RENAME TO {quote(relation.identifier)}")
-    return Materialized(None if rows is None else int(rows), "replaced" if existing else "created")
+    return Materialized(
+        None if rows is None else int(rows), "replaced" if existing else "created", kept, skipped
+    )
 
 
 def build_increment(
-    con: duckdb.DuckDBPyConnection, model: Model, relation: Relation, sql: str, *, dry_run: bool
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    relation: Relation,
+    sql: str,
+    *,
+    dry_run: bool,
+    verdict: Callable[[], None] | None = None,
 ) -> Materialized:
-    """Compute the new rows, then append them or merge them on unique_key."""
+    """Compute the new rows, then append them or merge them on unique_key (a failed LLM
+    value keeping its previous one: keep_previous)."""
     con.execute(f"DROP TABLE IF EXISTS temp.{BATCH_TABLE}")
     con.execute(f"CREATE TEMP TABLE {BATCH_TABLE} AS\n{sql}\n")
+    kept = skipped = 0
     try:
         rows = scalar(con, f"SELECT count(*) FROM temp.{BATCH_TABLE}")
         if dry_run:
             return Materialized(rows, f"would add {rows} new rows")
-        columns = _columns_to_insert(con, model, relation)
+        if verdict is not None:
+            verdict()
         keys = model.config.unique_keys
+        if keys and model.config.strategy == "merge":
+            kept = keep_previous(con, f"temp.{BATCH_TABLE}", relation, keys)
+        skipped = count_skipped(con, f"temp.{BATCH_TABLE}")
+        columns = _columns_to_insert(con, model, relation)
         missing_keys = [k for k in keys if k not in columns]
         if missing_keys:
             raise ExecutionError(
@@ -131,8 +177,50 @@ def build_increment(
     finally:
         con.execute(f"DROP TABLE IF EXISTS temp.{BATCH_TABLE}")
     if keys and model.config.strategy == "merge":
-        return Materialized(rows, f"merged {rows} rows ({replaced} replaced)")
-    return Materialized(rows, f"inserted {rows} rows")
+        return Materialized(rows, f"merged {rows} rows ({replaced} replaced)", kept, skipped)
+    return Materialized(rows, f"inserted {rows} rows", kept, skipped)
+
+
+def count_skipped(con: duckdb.DuckDBPyConnection, new: str) -> int:
+    """New rows that needed no LLM call (llm_status 'skipped'; 0 without that column)."""
+    if LLM_STATUS not in {row[0] for row in con.execute(f"DESCRIBE {new}").fetchall()}:
+        return 0
+    return int(scalar(con, f"SELECT count(*) FROM {new} WHERE {LLM_STATUS} = '{SKIPPED}'"))
+
+
+def keep_previous(con: duckdb.DuckDBPyConnection, new: str, old: Relation, keys: list[str]) -> int:
+    """In the new rows `new`, put back the old row of each key whose new LLM value failed
+    and whose old one was good (see the module docstring); the number of rows kept."""
+    new_columns = {row[0]: row[1] for row in con.execute(f"DESCRIBE {new}").fetchall()}
+    old_columns = {row[0] for row in con.execute(f"DESCRIBE {old}").fetchall()}
+    if not keys or LLM_STATUS not in new_columns or LLM_STATUS not in old_columns:
+        return 0
+    if any(k not in new_columns or k not in old_columns for k in keys):
+        return 0
+    picked = []
+    for name in new_columns:
+        if name == LLM_STATUS:
+            picked.append(f"'{KEPT_PREVIOUS}' AS {quote(name)}")
+        elif name == LLM_REQUEST_HASH or name not in old_columns:
+            picked.append(f"n.{quote(name)}")  # the failed request's hash: it joins to the reason
+        else:
+            picked.append(f"o.{quote(name)}")
+    match = " AND ".join(f"n.{quote(k)} = o.{quote(k)}" for k in keys)
+    good = ", ".join(f"'{status}'" for status in GOOD)
+    con.execute(f"DROP TABLE IF EXISTS temp.{KEPT_TABLE}")
+    con.execute(
+        f"CREATE TEMP TABLE {KEPT_TABLE} AS SELECT {', '.join(picked)} FROM {new} AS n JOIN {old} AS o "
+        f"ON {match} WHERE n.{LLM_STATUS} = '{FAILED}' AND o.{LLM_STATUS} IN ({good})"
+    )
+    try:
+        kept = int(scalar(con, f"SELECT count(*) FROM temp.{KEPT_TABLE}"))
+        if kept:
+            back = " AND ".join(f"n.{quote(k)} = k.{quote(k)}" for k in keys)
+            con.execute(f"DELETE FROM {new} AS n USING temp.{KEPT_TABLE} AS k WHERE {back}")
+            con.execute(f"INSERT INTO {new} BY NAME SELECT * FROM temp.{KEPT_TABLE}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{KEPT_TABLE}")
+    return kept
 
 
 def _columns_to_insert(con: duckdb.DuckDBPyConnection, model: Model, relation: Relation) -> list[str]:

@@ -31,7 +31,7 @@ from tracesql.compile.datatests import run_test
 from tracesql.compile.selection import select_nodes
 from tracesql.connection import Connection
 from tracesql.errors import ExecutionError, LLMNotConfigured, TracesqlError
-from tracesql.execution import artifacts
+from tracesql.execution import artifacts, verdicts
 from tracesql.execution.materialize import materialize, relation_type
 from tracesql.llm.config import RunOptions
 from tracesql.llm.names import CALLING_FUNCTIONS
@@ -50,6 +50,7 @@ class RunRequest:
     tests: bool = False  # run data tests (test, build)
     full_refresh: bool = False
     fail_fast: bool = False
+    require_llm: bool = False  # a model whose LLM has no key (or no model) is an error, not a skip
     scratch: bool = False  # build in memory, reading the project database read-only
     row_limit: int | None = None
     # the LLM layer's options; with dry_run, the run builds in a scratch database and the
@@ -72,7 +73,7 @@ class NodeResult:
     name: str
     kind: str  # model | test
     path: str
-    status: str  # success, error, skipped | pass, fail, warn, error, skipped
+    status: str  # success, warn (failed LLM values), error, skipped | pass, fail, warn, error, skipped
     seconds: float = 0.0
     rows: int | None = None
     message: str = ""
@@ -81,6 +82,10 @@ class NodeResult:
     error: TracesqlError | None = None
     columns: list[str] = field(default_factory=list)  # failing rows of a test, for the report
     sample: list[tuple] = field(default_factory=list)
+    llm_values: int = 0  # LLM values the model asked for (cache hits included)
+    llm_failed: int = 0  # of them, failed for good (NULL, or the previous value kept)
+    kept_previous: int = 0  # rows whose failed LLM value kept its previous one
+    over_error_rate: bool = False  # llm_failed / asked exceeds max_error_rate: the run exits 1
 
 
 @dataclass
@@ -94,7 +99,8 @@ class RunResults:
 
     @property
     def failed(self) -> bool:
-        return any(r.status in ("error", "fail") for r in self.results)
+        """Exit status 1: a node failed, or a model's failed LLM values exceed max_error_rate."""
+        return any(r.status in ("error", "fail") or r.over_error_rate for r in self.results)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -301,17 +307,24 @@ class _Execution:
                     full_refresh=self.request.full_refresh,
                     dry_run=self.request.dry_run,
                     row_limit=self.request.row_limit,
+                    verdict=lambda: verdicts.refuse_if_all_failed(self.llm.tally(model.name)),
                 )
             if not self.request.in_scratch:
                 self.con.execute("CHECKPOINT")  # the model is on disk before the next one starts
         except (TracesqlError, duckdb.Error) as exc:
             return self._failure(model, compiled, exc, started, **facts)
+        tally = self.llm.tally(model.name)
+        note = verdicts.note(tally, done.kept, done.skipped)
         return self._result(
             model,
-            "success",
+            "warn" if tally.failed else "success",
             seconds=time.perf_counter() - started,
             rows=done.rows,
-            message=done.message,
+            message=f"{done.message}; {note}" if note else done.message,
+            llm_values=tally.asked,
+            llm_failed=tally.failed,
+            kept_previous=done.kept,
+            over_error_rate=verdicts.over_error_rate(tally, self.llm.max_error_rate),
             **facts,
         )
 
@@ -347,8 +360,13 @@ class _Execution:
         self, node: Model | DataTest, compiled: Compiled, exc: BaseException, started: float, **facts: Any
     ) -> NodeResult:
         error = self._clean_error(exc, node, compiled)
-        status = "skipped" if isinstance(error, LLMNotConfigured) else "error"
+        status = (
+            "skipped" if isinstance(error, LLMNotConfigured) and not self.request.require_llm else "error"
+        )
         message = f"skipped: {error.message}" if status == "skipped" else error.message
+        if isinstance(error, LLMNotConfigured) and status == "error":
+            message += " (an error, not a skip: --require-llm)"
+            error.message = message
         return self._result(
             node, status, seconds=time.perf_counter() - started, message=message, error=error, **facts
         )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracesql.errors import ConfigError, LLMNotConfigured
 
@@ -56,11 +56,24 @@ class LLMSettings(Strict):
     backoff_initial: float = Field(default=1.0, ge=0)  # seconds before the first retry
     backoff_max: float = Field(default=60.0, ge=0)
     structured_retries: int = Field(default=2, ge=0)  # re-asks after an invalid JSON answer
-    on_error: Literal["null", "fail"] = "null"
+    # failed LLM values a model may have before the run exits 1: 0 (any), a share (0.05),
+    # or "fail" (the model stops at the first one and writes nothing)
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] | Literal["fail"] = 0.0
+    on_error: str | None = None  # replaced by max_error_rate: an error saying so
     max_calls: int | None = None  # budget per run
     max_tokens_total: int | None = None
     deadline: float | None = Field(default=None, gt=0)  # seconds: no request starts after it
     default_model: str | None = None
+
+    @field_validator("on_error")
+    @classmethod
+    def _on_error_replaced(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "replaced by llm.max_error_rate: 0 (the default) makes any failed LLM value exit 1, "
+                "0.05 allows 5 % per model, 'fail' stops a model at its first failure"
+            )
+        return value
 
 
 BUILTIN_PROVIDERS = {
@@ -96,11 +109,17 @@ class RunOptions:
     max_calls: int | None = None
     max_tokens: int | None = None
     deadline: float | None = None  # seconds from the connection's start; no request starts after it
+    max_error_rate: float | Literal["fail"] | None = None  # None: llm.max_error_rate
     progress: Callable[[dict[str, Any]], Any] | None = None  # receives progress events
 
     def cache_mode(self, settings: LLMSettings) -> str:
         """use | refresh | off: the flags win over llm.cache."""
         return "off" if self.no_cache else "refresh" if self.refresh_cache else settings.cache
+
+    def error_rate(self, settings: LLMSettings) -> float | Literal["fail"]:
+        """The share of failed LLM values a model may have before the run exits 1, or
+        "fail": the flag, else the setting."""
+        return self.max_error_rate if self.max_error_rate is not None else settings.max_error_rate
 
     def budget(self, settings: LLMSettings) -> tuple[int | None, int | None, float | None]:
         """(max calls, max tokens, deadline seconds) for the run: the flags, else the settings."""
@@ -176,15 +195,26 @@ def resolve_model(config: Any, alias: str | None) -> tuple[str, ModelConfig]:
         raise AssertionError("no model alias")
     if alias in models:
         return alias, models[alias]
+    problem = unknown_alias(config, alias)
+    if problem is not None:
+        raise_not_configured(problem)
+    provider, _, name = alias.partition(":")
+    return alias, ModelConfig(provider=provider, model=name)
+
+
+def unknown_alias(config: Any, alias: str) -> str | None:
+    """Why `alias` names no model (None when it does: a configured alias, or
+    provider:model with a known provider)."""
+    if alias in config.models:
+        return None
     provider, sep, name = alias.partition(":")
     if sep and name and provider in config.providers:
-        return alias, ModelConfig(provider=provider, model=name)
-    known = ", ".join(sorted(models)) or "none"
-    raise_not_configured(
+        return None
+    known = ", ".join(sorted(config.models)) or "none"
+    return (
         f"unknown LLM model alias '{alias}' (configured aliases: {known}); add it under `models:` in "
         "profiles.yml, or write provider:model such as 'openai:gpt-4o-mini'"
     )
-    raise AssertionError("unreachable")
 
 
 def raise_not_configured(message: str) -> None:

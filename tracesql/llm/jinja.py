@@ -8,6 +8,7 @@ in the compiled SQL and is rendered per row, at run time, in the sandbox (prompt
     {{ json_literal({'type': 'object'}) }}    -> '{"type":"object"}'
     {{ llm_judge(scores=[...], prompt=..., model='judge', vars="{'a': a}") }}
                                               -> llm_judge(<prompt>, '<scores JSON>', model := 'judge', vars := {'a': a})
+    {{ llm_judge(..., response=True) }}       -> llm_response(<prompt>, scores := '<scores JSON>', ...)
 """
 
 from __future__ import annotations
@@ -50,12 +51,17 @@ def jinja_globals(project_dir: str | Path | None) -> dict[str, Any]:
         vars: str | None = None,
         temperature: Any = None,
         max_tokens: Any = None,
+        response: bool = False,
     ) -> str:
         """The SQL of an llm_judge call. `scores` is a list of {name, description, options};
-        `prompt`, `system` and `vars` are SQL (e.g. prompt_file('judge.j2') and "{'x': x}")."""
+        `prompt`, `system` and `vars` are SQL (e.g. prompt_file('judge.j2') and "{'x': x}").
+        `response=True` writes the same judge as `llm_response(..., scores := ...)`: the
+        verdict in `.value`, with its request hash and error."""
         options = _options(
             model, {"system": system, "vars": vars, "temperature": temperature, "max_tokens": max_tokens}
         )
+        if response:
+            return f"llm_response({prompt}, scores := {sql_literal(scores_json(scores))}{options})"
         return f"llm_judge({prompt}, {sql_literal(scores_json(scores))}{options})"
 
     return {

@@ -52,6 +52,7 @@ class LLMRuntime:
         options = run_options or RunOptions()
         self.dry_run = options.dry_run
         self.cache_mode = options.cache_mode(self.settings)
+        self.max_error_rate = options.error_rate(self.settings)
         self.cache_path = cache_path(self.settings.cache_path, project_dir, target_dir)
         self.log_path = log_path(self.cache_path)
         self.budget = Budget(*options.budget(self.settings))
@@ -72,7 +73,7 @@ class LLMRuntime:
             progress=self.progress,
             store=lambda: self.store,
             cache_mode=self.cache_mode,
-            fail_fast=self.settings.on_error == "fail",
+            fail_fast=self.max_error_rate == "fail",
         )
 
     @property
