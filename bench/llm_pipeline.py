@@ -85,7 +85,7 @@ def main() -> int:
     step_seconds = {r.name: r.seconds for r in results.results if r.name in STEPS}
     failed = [f"{r.name}: {r.message}" for r in results.results if r.status != "success"]
 
-    con = tracesql.connect(str(work / "bench.duckdb"), read_only=True)
+    con = tracesql.connect(str(work / "bench.duckdb"), project=False)
     try:
         traces = con.execute("SELECT count(*) FROM traces").fetchone()[0]
         complete = con.execute(

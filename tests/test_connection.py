@@ -71,7 +71,7 @@ def test_a_dropped_connection_ends_its_session(tmp_path):
 
 
 def test_a_connection_is_duckdbs_with_the_raw_one_at_hand(tmp_path):
-    with tracesql.connect(str(tmp_path / "x.duckdb")) as con:
+    with tracesql.connect(str(tmp_path / "x.duckdb"), read_only=False, project=False) as con:
         assert isinstance(con, tracesql.Connection)
         assert isinstance(con.duckdb, duckdb.DuckDBPyConnection)
         con.execute("CREATE TABLE t AS SELECT range AS i FROM range(3)")

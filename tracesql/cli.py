@@ -22,6 +22,7 @@ from tracesql.version import __version__
 
 if TYPE_CHECKING:
     from tracesql.llm.config import RunOptions
+    from tracesql.project.project import Project
 
 console = Console()
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -187,12 +188,29 @@ def build_options(command):
     return command
 
 
-def load(project_dir, profiles_dir, target, vars_text, *, require_models: bool = True):
+def load(
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    *,
+    require_models: bool = True,
+    optional: bool = False,
+) -> Project | None:
+    """The project of --project-dir, else the nearest one from the working folder up (see
+    project/locate.py). None when there is none and `optional` (query, show: in-memory)."""
     from tracesql.compile.loading import load_project
+    from tracesql.errors import ProjectError
+    from tracesql.project.locate import find_project_dir, no_project_message
     from tracesql.project.settings import parse_cli_vars
 
+    folder = project_dir or find_project_dir()
+    if folder is None:
+        if optional:
+            return None
+        raise ProjectError(no_project_message())
     project = load_project(
-        project_dir or ".",
+        folder,
         profiles_dir=profiles_dir,
         target=target,
         vars=parse_cli_vars(vars_text),
@@ -200,6 +218,18 @@ def load(project_dir, profiles_dir, target, vars_text, *, require_models: bool =
     )
     for warning in project.warnings:
         console.warning(warning)
+    return project
+
+
+def load_required(
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    **kwargs: Any,
+) -> Project:
+    project = load(project_dir, profiles_dir, target, vars_text, **kwargs)
+    assert project is not None
     return project
 
 
@@ -255,7 +285,7 @@ def run(
 def _preview_command(args: dict[str, Any], run_options: RunOptions) -> None:
     from tracesql.execution.preview import preview
 
-    project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
+    project = load_required(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
     result = preview(
         project,
         args["preview"],
@@ -320,7 +350,7 @@ def _run_command(
 ) -> None:
     from tracesql.execution.runner import RunRequest, run
 
-    project = load(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
+    project = load_required(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
     flags = {**args.get("options", {}), **({"fail_fast": args["fail_fast"]} if "fail_fast" in args else {})}
     request = RunRequest(
         select=args["select"],
@@ -347,7 +377,7 @@ def compile_command(project_dir, profiles_dir, target, vars_text, debug, select,
     """Render the selected models to target/compiled/ (prints the SQL when one model is selected)."""
     from tracesql.execution.runner import compile_selection
 
-    project = load(project_dir, profiles_dir, target, vars_text)
+    project = load_required(project_dir, profiles_dir, target, vars_text)
     compiled = compile_selection(project, select, exclude)
     models = [c for c in compiled if c.node.kind == "model"]
     if select and len(models) == 1:
@@ -380,7 +410,7 @@ def ls_command(
     """List models with their materialization, tags and parents (or data tests, sources)."""
     from tracesql.commands.listing import list_nodes
 
-    project = load(project_dir, profiles_dir, target, vars_text)
+    project = load_required(project_dir, profiles_dir, target, vars_text)
     columns, rows = list_nodes(project, select, exclude, resource_type)
     if output == "table":
         console.table(columns, rows)
@@ -420,9 +450,14 @@ def show(
     """Show the first rows of a model, or of a SELECT (which may use ref() and macros)."""
     from tracesql.commands import query as querying
 
-    project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
+    project = load(project_dir, profiles_dir, target, vars_text, require_models=False, optional=True)
     if record_number is not None:
         from tracesql.commands.export import record
+
+        if project is None:
+            from tracesql.project.locate import no_project_message
+
+            raise click.UsageError(f"--record needs a built model: {no_project_message()}")
 
         console.record(model_or_sql, record_number, record(project, model_or_sql, record_number))
         return
@@ -446,7 +481,11 @@ def show(
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @handle_errors
 def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, limit, fmt) -> None:
-    """Run ad-hoc SQL on the project's DuckDB file, with the trace readers and LLM functions registered."""
+    """Run ad-hoc SQL with the trace readers and LLM functions registered: on the project's
+    DuckDB file (read-only unless the SQL writes), or in memory outside a project.
+
+    Jinja (ref(), var(), macros) is rendered outside string literals only: a per-row
+    prompt such as llm('Summarize: {{ text }}', vars := {'text': t}) is kept for llm()."""
     from tracesql.commands import query as querying
 
     if sql_file is not None:
@@ -454,7 +493,7 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
     if not sql:
         raise click.UsageError("give the SQL as an argument, or --file FILE")
     limit = (100 if fmt == "table" else None) if limit is None else (limit or None)
-    project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
+    project = load(project_dir, profiles_dir, target, vars_text, require_models=False, optional=True)
     result = querying.query(project, sql, limit, llm_run_options({}))
     if result is None:
         console.line("OK", err=True)
@@ -489,7 +528,7 @@ def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, outp
     tools load: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
     from tracesql.commands.export import export as export_model
 
-    project = load(project_dir, profiles_dir, target, vars_text, require_models=False)
+    project = load_required(project_dir, profiles_dir, target, vars_text)
     path, rows = export_model(project, model, fmt, output, anonymize=anonymize)
     console.line(f"Wrote {rows} row{'s' * (rows != 1)} of {model} to {path}")
 
@@ -543,9 +582,14 @@ def debug(
 def clean(project_dir, profiles_dir, target, vars_text, debug) -> None:
     """Delete target/ (compiled SQL, run artifacts, exports), keeping the LLM cache. The database file stays."""
     from tracesql.commands.scaffold import clean as clean_target
+    from tracesql.errors import ProjectError
+    from tracesql.project.locate import find_project_dir, no_project_message
     from tracesql.project.settings import load_profile
 
-    profile = load_profile(project_dir or ".", profiles_dir=profiles_dir, target=target)
+    folder = project_dir or find_project_dir()
+    if folder is None:
+        raise ProjectError(no_project_message())
+    profile = load_profile(folder, profiles_dir=profiles_dir, target=target)
     removed = clean_target(profile.project_dir, profile.target_dir)
     console.line(
         f"Removed {removed}" if removed else f"Nothing to clean: {profile.target_dir} does not exist"

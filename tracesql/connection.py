@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from tracesql.errors import TracesqlError
+from tracesql.errors import DatabaseLocked, TracesqlError
 from tracesql.llm import functions as llm_functions
 from tracesql.llm.config import LLMConfig, RunOptions
 from tracesql.llm.runtime import LLMRuntime
@@ -125,6 +125,12 @@ class Connection:
         """Close DuckDB, stop the session's threads, remove its spill folder (idempotent)."""
         self._finalizer()
 
+    def hand_over(self) -> tuple[duckdb.DuckDBPyConnection, Session]:
+        """The DuckDB connection and session, for a new owner (a subclass wrapping them):
+        this object no longer closes them."""
+        self._finalizer.detach()
+        return self.duckdb, self.session
+
     @property
     def closed(self) -> bool:
         return not self._finalizer.alive
@@ -159,6 +165,7 @@ def open_connection(
     read_only: bool = False,
     wal: bool = True,
     options: ConnectionOptions | None = None,
+    storage_version: str | None = None,
 ) -> Connection:
     """Open DuckDB and configure it.
 
@@ -166,24 +173,59 @@ def open_connection(
     a big table is written once, at a CHECKPOINT, instead of into the WAL and then again
     into the file (for a 230 MB trace table: ~300 MiB less memory, ~0.5 s less). The runner
     checkpoints after every model, so a crash can lose at most the model being built.
+
+    `storage_version` ("v1.4.0"; None: DuckDB's newest) is the on-disk format a file is
+    created with, so that older duckdb CLIs can read it; an existing file keeps its own.
+    A file another process holds raises DatabaseLocked naming that process.
     """
-    if wal or read_only or database == ":memory:":
-        con = duckdb.connect(database, read_only=read_only)
-    else:
-        con = duckdb.connect(":memory:")
-        alias = _attach_alias(database)
-        try:
-            con.execute(f"ATTACH {string_literal(database)} AS {quote(alias)} (RECOVERY_MODE no_wal_writes)")
-            con.execute(f"USE {quote(alias)}")
-        except BaseException:
-            con.close()
-            raise
+    creating = database != ":memory:" and not read_only and not os.path.exists(database)
+    version = storage_version if creating else None
+    try:
+        if wal or read_only or database == ":memory:":
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {"storage_compatibility_version": version} if version else {}
+            )
+            con = duckdb.connect(database, read_only=read_only, config=config)
+        else:
+            con = duckdb.connect(":memory:")
+            alias = _attach_alias(database)
+            attach_options = "RECOVERY_MODE no_wal_writes" + (
+                f", STORAGE_VERSION {string_literal(version)}" if version else ""
+            )
+            try:
+                con.execute(f"ATTACH {string_literal(database)} AS {quote(alias)} ({attach_options})")
+                con.execute(f"USE {quote(alias)}")
+            except BaseException:
+                con.close()
+                raise
+    except duckdb.IOException as exc:
+        raise locked_error(exc, database, read_only) or exc from None
     try:
         session = configure_connection(con, options or ConnectionOptions())
     except BaseException:
         con.close()
         raise
     return Connection(con, session)
+
+
+_LOCK_HOLDER = re.compile(r"Could not set lock on file .*?Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def locked_error(exc: duckdb.Error, database: str, read_only: bool) -> DatabaseLocked | None:
+    """DuckDB's lock conflict as one line naming the holder and the fix; None for other errors."""
+    found = _LOCK_HOLDER.search(str(exc))
+    if found is None:
+        return None
+    program, pid = os.path.basename(found.group(1)), found.group(2)
+    if read_only:
+        return DatabaseLocked(
+            f"{database} is open for writing in another process (PID {pid}, {program}): "
+            "wait for it to finish, or close that connection, then try again"
+        )
+    return DatabaseLocked(
+        f"{database} is open in another process (PID {pid}, {program}), and DuckDB lets no one write "
+        "while anyone reads: close that connection (a notebook's `con.close()`) and try again"
+    )
 
 
 def _attach_alias(database: str) -> str:

@@ -65,6 +65,10 @@ class ExecutionError(TracesqlError):
     """DuckDB rejected a statement while a model or query ran."""
 
 
+class DatabaseLocked(ExecutionError):
+    """Another process holds the DuckDB file: a writer blocks everyone, a reader blocks writers."""
+
+
 class ReaderError(TracesqlError):
     """A trace folder or file cannot be read (or strict mode met a diagnostic)."""
 

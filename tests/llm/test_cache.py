@@ -93,7 +93,7 @@ RUNNER = textwrap.dedent("""
         models={"m": ModelConfig(provider="fake", model="fake", max_parallel_requests=4)},
         settings=LLMSettings(cache_path=cache),
     )
-    con = tracesql.connect(db, llm_config=config)
+    con = tracesql.connect(db, llm_config=config, read_only=False)
     con.execute("CREATE OR REPLACE TABLE out AS SELECT i, llm('row ' || i) AS s FROM range(40) t(i)")
     print("finished", flush=True)
 """)

@@ -63,7 +63,7 @@ def test_bare_connection_uses_environment_defaults(server, tmp_path, monkeypatch
     monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
     monkeypatch.setenv("TRACESQL_LLM_MODEL", "env-model")
     monkeypatch.setenv("TRACESQL_LLM_CACHE", str(tmp_path / "env-cache.sqlite"))
-    con = tracesql.connect()
+    con = tracesql.connect(project=False)
     assert con.execute("SELECT llm('hello')").fetchone()[0] == "echo: hello"
     assert server.requests[0].body["model"] == "env-model"
     assert con.session.llm.cache_path == str(tmp_path / "env-cache.sqlite")
@@ -76,7 +76,7 @@ def test_bare_connection_without_configuration(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     config = config_from_env({})
     assert set(config.providers) == {"nvidia", "openai"} and config.models == {}
-    con = tracesql.connect()
+    con = tracesql.connect(project=False)
     with pytest.raises(duckdb.Error, match="no LLM model is configured"):
         con.execute("SELECT llm('hello')").fetchone()
     con.close()

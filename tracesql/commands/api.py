@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,9 +16,10 @@ if TYPE_CHECKING:
 def connect(
     database: str | None = None,
     *,
-    read_only: bool = False,
-    project: str | None = None,
+    read_only: bool = True,
+    project: str | Path | bool | None = None,
     target: str | None = None,
+    vars: dict[str, Any] | None = None,
     llm_config: LLMConfig | None = None,
     run_options: RunOptions | None = None,
     spill_dir: str | None = None,
@@ -25,23 +27,31 @@ def connect(
 ) -> Connection:
     """A `tracesql.Connection`: DuckDB with the trace readers and tracesql's SQL functions.
 
-    `connect()` is an in-memory database; `connect("x.duckdb")` opens a file;
-    `connect(project=".")` opens the project's target database with its profiles.yml
-    (LLM providers and models, vars), as `tracesql query` does. Use it as a DuckDB
-    connection (`con.sql(...)`, `con.execute(...).fetchall()`), in a `with` block or with
-    `close()`; `con.duckdb` is the raw DuckDB connection. `redact=False` sends LLM prompts
-    with the credentials in them (a project's `secrets:` setting decides for `project=`).
-    """
-    if project is not None:
-        loaded = load_project(project, target=target, require_models=False)
-        return loaded.connect(database, read_only=read_only, run_options=run_options)
-    from tracesql.connection import ConnectionOptions, open_connection
-    from tracesql.llm.config import RunOptions
+    In a project (the nearest folder with profiles.yml and models/ from the working folder
+    up, or `project="path"`), it opens the project's database with its profile: LLM
+    providers and model aliases, vars, the LLM cache in target/; `con.project` is the loaded
+    project and `con.render(sql)` renders ref(), var() and macros. `database` names another
+    file (":memory:" for none). Outside a project (or with `project=False`, or an explicit
+    `llm_config`) it is an in-memory database, or `database`, with the built-in providers.
+    `redact=False` sends LLM prompts with the credentials in them (in a project, its
+    `secrets:` setting decides).
 
-    options = ConnectionOptions(
-        llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir, redact=redact
+    Read-only by default (`read_only=False` to write): `tracesql query` and `show` work
+    beside it, `tracesql run` once it is closed (DuckDB lets no one write while anyone reads).
+    """
+    from tracesql.commands.notebook import open_notebook
+
+    return open_notebook(
+        database,
+        read_only=read_only,
+        project=project,
+        target=target,
+        vars=vars,
+        llm_config=llm_config,
+        run_options=run_options,
+        spill_dir=spill_dir,
+        redact=redact,
     )
-    return open_connection(database or ":memory:", read_only=read_only, options=options)
 
 
 def load_project(project_dir: str = ".", **kwargs: Any) -> Project:

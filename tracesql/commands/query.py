@@ -9,10 +9,11 @@ from typing import Any
 import duckdb
 
 from tracesql.compile.compiler import Compiler, strip_trailing_semicolon
-from tracesql.connection import Connection
+from tracesql.connection import Connection, ConnectionOptions, open_connection
 from tracesql.errors import ExecutionError, ProjectError
 from tracesql.execution.materialize import relation_type
 from tracesql.llm.config import RunOptions
+from tracesql.project.locate import no_project_message
 from tracesql.project.project import Project
 from tracesql.rows import read_rows
 
@@ -25,23 +26,24 @@ class QueryResult:
 
 
 def show(
-    project: Project, model_or_sql: str, limit: int, run_options: RunOptions | None = None
+    project: Project | None, model_or_sql: str, limit: int, run_options: RunOptions | None = None
 ) -> QueryResult:
-    """The first rows of a model (its table or view if built, else its compiled SQL) or of a query."""
-    with project.connect_for_reading(run_options) as con:
-        model = project.models.get(model_or_sql)
-        if (
-            model is not None
-            and model.materialized != "ephemeral"
-            and relation_type(con.duckdb, model.relation)
-        ):
-            sql = f"SELECT * FROM {model.relation}"
-        elif model is not None:
-            sql = Compiler(project).compile(model).sql
-        elif re.fullmatch(r"[\w.]+", model_or_sql.strip()):
-            raise ProjectError(
-                f"no model named '{model_or_sql}'{project.suggest(model_or_sql)}; give a model name or a SELECT query"
-            )
+    """The first rows of a model (its table or view if built, else its compiled SQL) or of a
+    query; read-only, so it works beside an open notebook. Outside a project: a query on an
+    in-memory database."""
+    model = project.models.get(model_or_sql) if project is not None else None
+    if model is None and re.fullmatch(r"[\w.]+", model_or_sql.strip()):
+        if project is None:
+            raise ProjectError(f"no model named '{model_or_sql}': {no_project_message()}")
+        raise ProjectError(
+            f"no model named '{model_or_sql}'{project.suggest(model_or_sql)}; give a model name or a SELECT query"
+        )
+    with _connect(project, writes=False, run_options=run_options) as con:
+        if model is not None and project is not None:
+            if model.materialized != "ephemeral" and relation_type(con.duckdb, model.relation):
+                sql = f"SELECT * FROM {model.relation}"
+            else:
+                sql = Compiler(project).compile(model).sql
         else:
             sql = render_inline(project, model_or_sql)
         limited = f"SELECT * FROM (\n{sql}\n) LIMIT {int(limit) + 1}"
@@ -52,24 +54,46 @@ def show(
 
 
 def query(
-    project: Project, sql: str, limit: int | None, run_options: RunOptions | None = None
+    project: Project | None, sql: str, limit: int | None, run_options: RunOptions | None = None
 ) -> QueryResult | None:
-    """Run one or more statements on the project database; the last statement's rows, if any."""
-    with project.connect(run_options=run_options) as con:
-        text = render_inline(project, sql)
+    """Run one or more statements on the project database (read-only unless one of them
+    writes), or on an in-memory database outside a project; the last statement's rows."""
+    text = render_inline(project, sql)
+    with duckdb.connect() as parser:
         try:
-            statements = con.extract_statements(text)
+            statements = parser.extract_statements(text)
         except duckdb.Error as exc:
             raise ExecutionError(_first_line(exc)) from None
-        if not statements:
-            raise ExecutionError("no SQL statement given")
+    if not statements:
+        raise ExecutionError("no SQL statement given")
+    writes = any(statement.type not in READING_STATEMENTS for statement in statements)
+    with _connect(project, writes=writes, run_options=run_options) as con:
         for statement in statements[:-1]:
             fetch(con, statement.query, 0)
         return fetch(con, statements[-1].query, limit)
 
 
-def render_inline(project: Project, sql: str) -> str:
-    if "{{" in sql or "{%" in sql:
+# statements that never change the database file: `tracesql query` opens it read-only for these
+READING_STATEMENTS = {
+    duckdb.StatementType.SELECT,
+    duckdb.StatementType.EXPLAIN,
+    duckdb.StatementType.SET,
+    duckdb.StatementType.VARIABLE_SET,
+    duckdb.StatementType.PRAGMA,
+    duckdb.StatementType.LOAD,
+}
+
+
+def _connect(project: Project | None, *, writes: bool, run_options: RunOptions | None) -> Connection:
+    if project is None:
+        return open_connection(":memory:", options=ConnectionOptions(run_options=run_options or RunOptions()))
+    if writes:
+        return project.connect(run_options=run_options)
+    return project.connect_for_reading(run_options)
+
+
+def render_inline(project: Project | None, sql: str) -> str:
+    if project is not None and ("{{" in sql or "{%" in sql):
         return Compiler(project).compile_inline(sql)
     return strip_trailing_semicolon(sql)
 

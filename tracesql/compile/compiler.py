@@ -25,6 +25,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from tracesql.compile.calls import llm_models, python_functions
+from tracesql.compile.literals import shield_literals
 from tracesql.compile.templating import env_var, var_function, var_literal_function
 from tracesql.errors import CompileError, GraphError
 from tracesql.llm.config import unknown_alias
@@ -152,10 +153,12 @@ class Compiler:
                 raise CompileError(problem + where, path=node.rel_path, model=node.name)
 
     def compile_inline(self, text: str, name: str = "inline") -> str:
-        """Render ad-hoc SQL (`tracesql show`, `tracesql query`) with ref() and macros."""
-        node = Model(name=name, path=Path("<inline>"), rel_path="<inline>", raw_sql=text)
+        """Render ad-hoc SQL (`tracesql show`, `tracesql query`) with ref() and macros; string
+        literals stay as written (a per-row prompt's `{{ ... }}` is llm()'s, see literals.py)."""
+        shielded = shield_literals(text)
+        node = Model(name=name, path=Path("<inline>"), rel_path="<inline>", raw_sql=shielded.text)
         used: list[str] = []
-        sql = self._render(node, self._context(node, used=used, inline=True))
+        sql = shielded.restore(self._render(node, self._context(node, used=used, inline=True)))
         ctes = [(m.relation.identifier, self._rendered_ephemeral(m)) for m in self._ephemeral_closure(used)]
         return inject_ctes(strip_trailing_semicolon(sql), ctes)
 

@@ -94,7 +94,11 @@ class Project:
         if database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         return open_connection(
-            database, read_only=read_only, wal=wal, options=self.connection_options(run_options)
+            database,
+            read_only=read_only,
+            wal=wal,
+            options=self.connection_options(run_options),
+            storage_version=self.profile.storage_version,
         )
 
     def connect_for_reading(self, run_options: RunOptions | None = None) -> Connection:

@@ -36,6 +36,7 @@ from tracesql.llm.config import (
 
 PROFILES_FILE = "profiles.yml"
 DEFAULT_DATABASE = "tracesql.duckdb"
+DEFAULT_STORAGE_VERSION = "v1.4.0"
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
 
 
@@ -68,6 +69,9 @@ class SecretsSettings(Strict):
 
 class TargetConfig(Strict):
     database: str = DEFAULT_DATABASE
+    # the on-disk format a new database file gets: v1.4.0 opens in every duckdb CLI from 1.4
+    # on (the newest on the package index, 1.5, reads no 2.0 file); null: DuckDB's newest
+    storage_version: str | None = Field(default=DEFAULT_STORAGE_VERSION, pattern=r"^v\d+\.\d+\.\d+$")
     vars: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -98,6 +102,7 @@ class Profile:
     llm: LLMConfig
     target_names: list[str] = field(default_factory=list)
     secrets: SecretsSettings = field(default_factory=SecretsSettings)
+    storage_version: str | None = DEFAULT_STORAGE_VERSION  # for a database file created anew
 
     @property
     def target_dir(self) -> Path:
@@ -129,6 +134,9 @@ def load_profile(
 ) -> Profile:
     """Read pyproject.toml and profiles.yml of a project and resolve one target."""
     project_dir = Path(project_dir).expanduser().resolve()
+    if not project_dir.is_dir():
+        what = "is not a folder" if project_dir.exists() else "does not exist"
+        raise ConfigError(f"the project folder {project_dir} {what}")
     settings = load_settings(project_dir)
     profiles_path = (
         Path(profiles_dir).expanduser().resolve() / PROFILES_FILE
@@ -160,6 +168,7 @@ def load_profile(
                 for key, value in part.model_dump(exclude_unset=True).items()
             }
         ),
+        storage_version=chosen.storage_version,
     )
 
 
