@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +58,39 @@ BASE_PROJECT = {
                   - accepted_values: {values: [a, b, c]}
     """,
 }
+
+
+def _module(name: str) -> str | None:
+    return name if importlib.util.find_spec(name) is not None else None
+
+
+def _program(name: str) -> str | None:
+    """A program in this interpreter's bin folder (a venv's), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if os.access(local, os.X_OK) else shutil.which(name)
+
+
+# What some tests need beyond `pip install -e '.[dev]'`: a check giving the thing (a module
+# name, a program's path) or None, and how to get it. `.ci/run` installs every one of them.
+EXTRAS: dict[str, tuple[Callable[[], str | None], str]] = {
+    "chromium": (lambda: _program("chromium"), "apt-get install chromium"),
+    "datasets": (lambda: _module("datasets"), "pip install -e '.[test]'"),
+    "dbt_artifacts_parser": (lambda: _module("dbt_artifacts_parser"), "pip install -e '.[test]'"),
+    "duckdb-cli": (lambda: _program("duckdb"), "pip install -e '.[test]'"),
+}
+
+
+def require_extra(name: str) -> str:
+    """The extra `name` (see EXTRAS) if installed. Else the test skips, saying how to
+    install it, or fails when TRACESQL_CI=1 (set by .ci/run, which installs them all)."""
+    check, how = EXTRAS[name]
+    found = check()
+    if found:
+        return found
+    message = f"{name} is not installed ({how})"
+    if os.environ.get("TRACESQL_CI") == "1":
+        pytest.fail(f"{message}, and TRACESQL_CI=1 requires it", pytrace=False)
+    pytest.skip(message)
 
 
 def write_files(root: Path, files: dict[str, str | None]) -> Path:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import duckdb
@@ -421,3 +423,44 @@ def test_help_and_version_load_neither_duckdb_nor_openai_nor_pyarrow(args):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_not_built_hint_is_a_command_that_works(project: Path):
+    shown = invoke(project, "show", "kinds", "--record", "1")
+    assert shown.exit_code == 1
+    hint = re.search(r"run `(tracesql [^`]+)` first", shown.stderr)
+    assert hint is not None, shown.stderr
+    _, command, *args = shlex.split(hint.group(1))
+    assert invoke(project, command, *args).exit_code == 0
+    assert invoke(project, "show", "kinds", "--record", "1").exit_code == 0
+
+
+def test_unknown_vars_are_warned_with_a_suggestion(project: Path):
+    write_files(
+        project, {"macros/extra.sql": "{% macro lim() %}{{ var_literal('row_cap', 5) }}{% endmacro %}"}
+    )
+    result = invoke(project, "run", "-s", "raw_events", "--vars", "{min_idd: 3, row_cap: 2, min_id: 1}")
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: --vars")]
+    assert warnings == [
+        "Warning: --vars: no model or macro uses the var 'min_idd' and profiles.yml does not declare it "
+        "(did you mean 'min_id'?)"
+    ]
+
+
+def test_record_shows_null_and_escapes_control_characters(project: Path):
+    write_files(
+        project,
+        {
+            "models/odd.sql": "{{ config(materialized='table') }} select NULL::varchar as nothing, "
+            "'red' || chr(27) || '[31m' || chr(7) || 'x' || chr(8238) as text, 'a' || chr(10) || 'b' as two"
+        },
+    )
+    assert invoke(project, "run", "-s", "odd").exit_code == 0
+    shown = invoke(project, "show", "odd", "--record", "1")
+    assert shown.exit_code == 0
+    assert "nothing : NULL" in shown.stdout
+    assert "text    : red\\x1b[31m\\x07x\\u202e" in shown.stdout
+    assert "two     : a\nb" in shown.stdout
+    table = invoke(project, "show", "odd")
+    assert "\x1b" not in table.stdout and "\\x1b[31m" in table.stdout and "NULL" in table.stdout

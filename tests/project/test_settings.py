@@ -174,3 +174,26 @@ def test_cli_vars():
         parse_cli_vars("just_a_string")
     with pytest.raises(ConfigError, match="--vars is not valid YAML"):
         parse_cli_vars("{a: [1")
+
+
+def test_every_problem_is_shown_with_its_line(tmp_path: Path):
+    write_files(
+        tmp_path,
+        {
+            "profiles.yml": """
+        targets:
+          dev:
+            databse: a.duckdb
+        models:
+          local: {provider: nvidia, model: m, temprature: 0.1}
+        llm: {on_error: explode}
+    """
+        },
+    )
+    with pytest.raises(ConfigError) as info:
+        load_profile(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'profiles.yml'}:3: unknown key 'targets.dev.databse' (and 2 more: "
+        "line 5: unknown key 'models.local.temprature'; "
+        "line 6: llm.on_error: Input should be 'null' or 'fail')"
+    )

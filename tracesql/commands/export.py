@@ -46,7 +46,10 @@ def _built_relation(project: Project, con: Any, name: str) -> str:
     if model is None:
         raise ProjectError(f"no model named '{name}'{project.suggest(name)}")
     if not relation_type(con, model.relation):
-        raise ProjectError(f"model '{name}' is not built yet: run `tracesql run -s {name}` first", model=name)
+        raise ProjectError(
+            f"model '{name}' is not built yet: run `tracesql run -s +{name}` first (the model and what it is built from)",
+            model=name,
+        )
     return str(model.relation)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,7 +26,7 @@ from tracesql.compile.compiler import Compiler, check_config
 from tracesql.compile.datatests import generic_test, singular_test
 from tracesql.compile.templating import ProjectTemplates
 from tracesql.errors import CompileError, ProjectError
-from tracesql.project.graph import Graph
+from tracesql.project.graph import Graph, suggestion
 from tracesql.project.nodes import DataTest, Model, NodeConfig, SourceTable, merge_configs, quote
 from tracesql.project.project import Project
 from tracesql.project.properties import LoadedProperties, ModelProps, read_properties, test_specs
@@ -50,9 +51,10 @@ def load_project(
             f"no {settings.model_paths[0]}/ folder in {root}: run tracesql in a project folder, pass --project-dir, "
             "or create one with `tracesql init`"
         )
+    macro_files = _files(root, settings.macro_paths, ("*.sql",))
     templates = ProjectTemplates(
         root,
-        _files(root, settings.macro_paths, ("*.sql",)),
+        macro_files,
         {**_llm_jinja_globals(root), **_project_globals(profile)},
     )
     project = Project(profile=profile, templates=templates)
@@ -71,7 +73,27 @@ def load_project(
     _add_tests(project, compiler, model_props)
     project.graph = Graph(project.models, project.tests, project.disabled)
     _default_materializations(project)
+    _warn_unknown_vars(project, set(vars or {}), macro_files)
     return project
+
+
+_VAR_CALL = re.compile(r"""\bvar(?:_literal)?\(\s*['"]([^'"]+)['"]""")
+
+
+def _warn_unknown_vars(project: Project, given: set[str], macro_files: list[Path]) -> None:
+    """A --vars key that no profiles.yml entry declares and no var() call names is a typo
+    until shown otherwise: warn, with the closest known name."""
+    if not given:
+        return
+    texts = [m.raw_sql for m in (*project.models.values(), *project.disabled.values())]
+    texts += [t.raw_sql for t in project.tests.values()]
+    texts += [path.read_text(encoding="utf-8") for path in macro_files]
+    known = project.profile.declared_vars | {name for text in texts for name in _VAR_CALL.findall(text)}
+    for name in sorted(given - known):
+        project.warnings.append(
+            f"--vars: no model or macro uses the var '{name}' and profiles.yml does not declare it"
+            f"{suggestion(name, known)}"
+        )
 
 
 def builtin_sources() -> dict[tuple[str, str], SourceTable]:

@@ -107,8 +107,22 @@ def clock(seconds: float) -> str:
 
 
 def cell(value: Any, width: int) -> str:
-    """A table cell: NULL for None, one line, at most `width` characters."""
-    return one_line(plain(value), width) if value is not None else "NULL"
+    """A table cell: NULL for None, one line, at most `width` characters, controls escaped."""
+    return one_line(escape_controls(plain(value)), width) if value is not None else "NULL"
+
+
+# C0 controls, DEL, C1 controls and the bidirectional overrides and isolates (which reorder
+# what a terminal shows): trace text may hold any of them, and none may reach the terminal
+_CONTROLS = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """`text` with control characters spelled out (`\\x1b`), except those in `keep`."""
+    table = {code: escaped for code, escaped in _CONTROLS.items() if chr(code) not in keep}
+    return text.translate(table)
 
 
 def plain(value: Any) -> str:

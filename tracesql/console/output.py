@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from tracesql.console.layout import cell, fit_widths, one_line, plain, run_line
+from tracesql.console.layout import cell, escape_controls, fit_widths, one_line, plain, run_line
 from tracesql.console.progress import LLMProgress
 from tracesql.rows import json_default
 
@@ -180,7 +180,8 @@ class Console:
             )
 
     def record(self, model: str | None, number: int, values: dict[str, Any]) -> None:
-        """One row as an indented record: scalars inline, nested values as indented JSON."""
+        """One row as an indented record: scalars inline (NULL for a null), nested values as
+        indented JSON; control characters from the data are spelled out, never sent."""
         lines = [f"-- {model or 'record'}, row {number} " + "-" * 40]
         width = max((len(k) for k in values), default=0)
         for key, value in values.items():
@@ -189,8 +190,9 @@ class Console:
                 lines.append(f"{key}:")
                 lines += ["  " + line for line in text.splitlines()]
             else:
-                lines.append(f"{key.ljust(width)} : {plain(value)}")
-        self._print("\n".join(lines), soft_wrap=True)  # values as they are, long lines unbroken
+                lines.append(f"{key.ljust(width)} : {'NULL' if value is None else plain(value)}")
+        text = escape_controls("\n".join(lines), keep="\n\t")
+        self._print(text, soft_wrap=True)  # values as they are, long lines unbroken
 
     def llm_summary(self, rows: list[dict[str, Any]], *, dry_run: bool) -> None:
         """Per model alias: calls, cache hits, errors, tokens, cost (or, in a dry run, the estimate)."""

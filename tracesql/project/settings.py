@@ -103,6 +103,7 @@ class Profile:
     target_names: list[str] = field(default_factory=list)
     secrets: SecretsSettings = field(default_factory=SecretsSettings)
     storage_version: str | None = DEFAULT_STORAGE_VERSION  # for a database file created anew
+    declared_vars: set[str] = field(default_factory=set)  # named in profiles.yml (any target)
 
     @property
     def target_dir(self) -> Path:
@@ -169,6 +170,7 @@ def load_profile(
             }
         ),
         storage_version=chosen.storage_version,
+        declared_vars={*profiles.vars, *(key for t in profiles.targets.values() for key in t.vars)},
     )
 
 
@@ -273,25 +275,31 @@ def parse_cli_vars(text: str | None) -> dict[str, Any]:
 
 def validate(
     schema: type[BaseModel], data: Any, path: Path, *, prefix: str = "", yaml_text: str | None = None
-):
-    """Validate `data` against a strict pydantic schema; the first problem becomes a ConfigError."""
+) -> Any:
+    """Validate `data` against a strict pydantic schema; the problems become one ConfigError
+    at the first one's line, naming every one."""
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        keys = [str(k) for k in err["loc"]]
-        dotted = ".".join(([prefix] if prefix else []) + keys)
-        if err["type"] == "extra_forbidden":
-            message = f"unknown key '{dotted}'"
-        elif err["type"] == "missing":
-            message = f"missing required key '{dotted}'"
-        else:
-            message = f"{dotted}: {err['msg']}"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        line = yaml_line(yaml_text, keys) if yaml_text is not None else None
+        problems = [_problem(err, prefix, yaml_text) for err in exc.errors()]
+        message, line = problems[0]
+        if len(problems) > 1:
+            others = "; ".join(f"line {n}: {text}" if n else text for text, n in problems[1:])
+            message += f" (and {len(problems) - 1} more: {others})"
         raise ConfigError(message, path=str(path), line=line) from None
+
+
+def _problem(err: Any, prefix: str, yaml_text: str | None) -> tuple[str, int | None]:
+    """One validation problem as (message, line in the YAML text)."""
+    keys = [str(k) for k in err["loc"]]
+    dotted = ".".join(([prefix] if prefix else []) + keys)
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key '{dotted}'"
+    elif err["type"] == "missing":
+        message = f"missing required key '{dotted}'"
+    else:
+        message = f"{dotted}: {err['msg']}"
+    return message, yaml_line(yaml_text, keys) if yaml_text is not None else None
 
 
 def yaml_line(text: str, keys: list[str]) -> int | None:
