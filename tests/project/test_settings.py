@@ -186,7 +186,7 @@ def test_every_problem_is_shown_with_its_line(tmp_path: Path):
             databse: a.duckdb
         models:
           local: {provider: nvidia, model: m, temprature: 0.1}
-        llm: {on_error: explode}
+        llm: {max_retries: many}
     """
         },
     )
@@ -195,5 +195,5 @@ def test_every_problem_is_shown_with_its_line(tmp_path: Path):
     assert str(info.value) == (
         f"{tmp_path / 'profiles.yml'}:3: unknown key 'targets.dev.databse' (and 2 more: "
         "line 5: unknown key 'models.local.temprature'; "
-        "line 6: llm.on_error: Input should be 'null' or 'fail')"
+        "line 6: llm.max_retries: Input should be a valid integer, unable to parse string as an integer)"
     )
