@@ -78,7 +78,7 @@ def python_sql_names() -> set[str]:
 
 def configure_connection(con: duckdb.DuckDBPyConnection, options: ConnectionOptions) -> Session:
     """Register every SQL function tracesql adds (the readers', secrets', the LLM layer's)."""
-    scans = reader_sql.ScanStore(options.spill_dir)
+    scans = reader_sql.ScanStore(options.spill_dir, options.target_dir)
     try:
         reader_sql.register(con, scans)
         secrets_sql.register(con, options.target_dir)

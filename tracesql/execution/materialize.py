@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from tracesql.compile.compiler import Compiled
 from tracesql.errors import ExecutionError
+from tracesql.execution.by_file import build_by_file
 from tracesql.project.nodes import Model, Relation, quote
+
+if TYPE_CHECKING:
+    from tracesql.readers.sql import ScanStore
 
 BUILD_SUFFIX = "__tracesql_build"
 BATCH_TABLE = "__tracesql_batch"
@@ -73,6 +77,7 @@ def materialize(
     dry_run: bool = False,
     row_limit: int | None = None,
     verdict: Callable[[], None] | None = None,
+    scans: ScanStore | None = None,
 ) -> Materialized:
     """Build a model; `verdict` runs once its new rows are computed, before anything is
     committed, and may refuse them by raising (the old relation then stays as it was)."""
@@ -85,6 +90,13 @@ def materialize(
     existing = relation_type(con, relation)
     if model.materialized == "view":
         return build_view(con, relation, sql, existing)
+    if model.materialized == "incremental" and model.config.strategy == "by_file" and row_limit is None:
+        # (its relation is a view: is_incremental() looks for a table)
+        refresh = existing is None or (full_refresh and model.config.full_refresh is not False)
+        rows, what = build_by_file(con, model, relation, sql, scans, full_refresh=refresh, existing=existing)
+        return Materialized(
+            rows, what if existing is None or not refresh else f"rebuilt (full refresh): {what}"
+        )
     if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
         return build_increment(con, model, relation, sql, dry_run=dry_run, verdict=verdict)
     result = build_table(con, relation, sql, existing, keys=model.config.unique_keys, verdict=verdict)

@@ -308,6 +308,7 @@ class _Execution:
                     dry_run=self.request.dry_run,
                     row_limit=self.request.row_limit,
                     verdict=lambda: verdicts.refuse_if_all_failed(self.llm.tally(model.name)),
+                    scans=self.connection.session.scans,
                 )
             if not self.request.in_scratch:
                 self.con.execute("CHECKPOINT")  # the model is on disk before the next one starts

@@ -41,7 +41,7 @@ class NodeConfig(Strict):
     materialized: Materialization | None = None
     tags: list[str] = Field(default_factory=list)
     unique_key: str | list[str] | None = None
-    incremental_strategy: Literal["append", "merge"] | None = None
+    incremental_strategy: Literal["append", "merge", "by_file"] | None = None
     on_schema_change: Literal["fail", "append_new_columns", "ignore"] = "fail"
     enabled: bool = True
     alias: str | None = None

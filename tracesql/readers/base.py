@@ -56,7 +56,8 @@ def shown_path(path: str) -> str:
 
 class DiagnosticLog:
     """The diagnostics of a read, at most `cap` listed per file: the rest are counted and
-    told in one more diagnostic when the file is done (junk costs O(1), not O(lines))."""
+    told in one more diagnostic when the file is done (junk costs O(1), not O(lines)).
+    Also what the current file's rows depend on besides the file (for the parse cache)."""
 
     def __init__(self, cap: int) -> None:
         self.items: list[Diagnostic] = []
@@ -64,6 +65,8 @@ class DiagnosticLog:
         self.listed = 0
         self.unlisted = 0
         self.last: Diagnostic | None = None
+        self.deps: list[str] = []  # other files the current file's rows came from
+        self.cacheable = True  # False: its rows depend on more than files (do not cache)
 
     def add(self, diagnostic: Diagnostic) -> None:
         if diagnostic.severity == "skip" or self.listed < self.cap:
@@ -90,6 +93,8 @@ class DiagnosticLog:
             )
         self.listed = self.unlisted = 0
         self.last = None
+        self.deps = []
+        self.cacheable = True
 
 
 class ReadContext:
@@ -142,6 +147,16 @@ class ReadContext:
         sub = ReadContext(source_kind, self.root, self.options, shared, self.log)
         sub.path, sub.size = self.path, self.size
         return sub
+
+    def depend(self, path: str) -> None:
+        """The current file's rows also come from `path` (a sidecar, an index): a cached read
+        of the file is used only while `path` is unchanged (or still missing)."""
+        if path not in self.log.deps:
+            self.log.deps.append(path)
+
+    def not_cacheable(self) -> None:
+        """The current file's rows depend on more than files can say: never cache them."""
+        self.log.cacheable = False
 
     def warn(self, reason: str, line: int | None = None) -> None:
         self.log.add(Diagnostic(self.source_kind, shown_path(self.path), line, "warning", reason))

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from tracesql.errors import ReaderError
 from tracesql.readers import parallel
 from tracesql.readers.base import Diagnostic, ReadContext, TraceReader, prepare_safely, shown_path
+from tracesql.readers.cache import ParseCache, file_key, fingerprint
 from tracesql.readers.discover import FoundFile, discover
 from tracesql.readers.files import plain_name
 from tracesql.readers.options import ReadOptions
@@ -55,6 +56,11 @@ class ScanResult:
     files: list[str]  # Parquet files holding the rows, in order
     rows: int
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    parsed: int = 0  # files parsed by this read
+    cached: int = 0  # files whose rows came from the parse cache
+    keys: dict[str, str] = field(default_factory=dict)  # every selected file (as shown) -> its key
+    skipped: int = 0  # files left out because `skip` named them with their current key
+    deps: dict[str, str | None] = field(default_factory=dict)  # other files the rows came from
 
 
 def stable_hash(*parts: object) -> int:
@@ -126,12 +132,10 @@ def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext) -> list:
     return traces
 
 
-def file_table(traces: list, ctx: ReadContext, limit: int | None = None) -> pa.Table | None:
+def file_table(traces: list, ctx: ReadContext) -> pa.Table | None:
     """One file's traces as Arrow rows. Whatever goes wrong here (a value Arrow cannot
     hold, a bug in building a row) costs that file at most: values that cannot be stored
     become text or NULL with a warning, and only if that fails too is the file skipped."""
-    if limit is not None:
-        traces = traces[:limit]
     try:
         seen: dict[str, int] = {}
         rows = []
@@ -164,29 +168,49 @@ def check_strict(opts: ScanOptions, diagnostics: list[Diagnostic]) -> None:
         raise ReaderError(f"strict mode: {first.reason}{more}", path=first.path, line=first.line)
 
 
-def run_scan(opts: ScanOptions, out_dir: str, planned: tuple | None = None) -> ScanResult:
+def run_scan(
+    opts: ScanOptions,
+    out_dir: str,
+    planned: tuple | None = None,
+    cache_dir: str | None = None,
+    skip: dict[str, str] | None = None,
+) -> ScanResult:
     """Read what `opts` selects and write the rows to Parquet files in `out_dir`.
 
     `planned` is `plan(opts)` when the caller has it already (the folder is walked once).
     Big reads without a trace limit are parsed by worker processes, a batch of files
     each, in file order; otherwise files are parsed here, stopping at `max_traces`.
+    With `cache_dir`, a file whose key is in the parse cache is not parsed (cache.py).
+    `skip` (file as shown -> key) leaves out the files it names with their current key:
+    an incremental build reads only what changed.
     """
     reader, root_dir, files, diagnostics = planned if planned is not None else plan(opts)
     diagnostics = list(diagnostics)
+    keys = {shown_path(f.path): file_key(reader.name, reader.version, opts.read.rows_key(), f) for f in files}
+    skipped = 0
+    if skip:
+        kept = [f for f in files if skip.get(shown_path(f.path)) != keys[shown_path(f.path)]]
+        skipped, files = len(files) - len(kept), kept
     ctx = ReadContext(reader.name, root_dir, opts.read)
     prepare_safely(reader, root_dir, opts.read.recursive, ctx)
     ctx.end_file()
     diagnostics.extend(ctx.diagnostics)
-    job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir)
+    job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir, cache_dir, reader.version)
     os.makedirs(out_dir, exist_ok=True)
-    if opts.max_traces is None and parallel.worth_it(files):
+    cache = ParseCache(cache_dir) if cache_dir else None
+    to_parse = [f for f in files if cache is None or not cache.has(f.path, keys[shown_path(f.path)])]
+    if opts.max_traces is None and parallel.worth_it(to_parse):
         results = parallel.map_batches(job, make_batches(files, parallel.workers()))
     else:
         results = iter_sequential(job, files, opts.max_traces)
     written: list[str] = []
-    total = 0
+    total = parsed = cached = 0
+    deps: dict[str, str | None] = {}
     for part in results:
         diagnostics.extend(part.diagnostics)
+        parsed += part.parsed
+        cached += part.cached
+        deps.update((dep, fingerprint(dep)) for dep in part.deps)
         total += part.rows
         if part.rows:
             written.append(part.path)
@@ -195,7 +219,7 @@ def run_scan(opts: ScanOptions, out_dir: str, planned: tuple | None = None) -> S
     check_strict(opts, diagnostics)
     if not written:
         written.append(write_part(TRACE_SCHEMA.empty_table(), os.path.join(out_dir, "empty.parquet")))
-    return ScanResult(written, total, diagnostics)
+    return ScanResult(written, total, diagnostics, parsed, cached, keys, skipped, deps)
 
 
 @dataclass
@@ -205,6 +229,9 @@ class Part:
     path: str
     rows: int
     diagnostics: list[Diagnostic]
+    parsed: int = 0
+    cached: int = 0
+    deps: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -216,6 +243,8 @@ class BatchJob:
     options: ReadOptions
     shared: dict
     out_dir: str
+    cache_dir: str | None = None
+    version: int = 0  # the reader's, for cache keys
 
     def parse(self, index: int, files: list[FoundFile], limit: int | None = None) -> Part:
         """Parse `files` (stopping at `limit` traces) into Parquet part number `index`."""
@@ -233,21 +262,42 @@ class BatchJob:
     def _parse(self, index: int, files: list[FoundFile], limit: int | None) -> Part:
         reader = get_reader(self.source_kind)
         ctx = ReadContext(self.source_kind, self.root_dir, self.options, self.shared)
+        cache = ParseCache(self.cache_dir) if self.cache_dir else None
         tables: list[pa.Table] = []
-        count = 0
+        count = parsed = cached = 0
+        deps: set[str] = set()
         for f in files:
             if limit is not None and count >= limit:
                 break
             ctx.for_file(f.path, f.size)
-            table = file_table(read_one(reader, f, ctx), ctx, None if limit is None else limit - count)
+            key = file_key(self.source_kind, self.version, self.options.rows_key(), f)
+            hit = cache.get(f.path, key) if cache is not None else None
+            if hit is not None:
+                cached += 1
+                table: pa.Table | None = hit.table
+                ctx.diagnostics.extend(hit.diagnostics)
+                deps.update(hit.deps)
+            else:
+                parsed += 1
+                first = len(ctx.diagnostics)
+                table = file_table(read_one(reader, f, ctx), ctx)
+                file_deps = list(ctx.log.deps)
+                deps.update(file_deps)
+                if cache is not None and ctx.log.cacheable:
+                    ctx.end_file()
+                    cache.put(
+                        f.path, key, table or TRACE_SCHEMA.empty_table(), ctx.diagnostics[first:], file_deps
+                    )
             if table is not None and table.num_rows:
+                if limit is not None:
+                    table = table.slice(0, limit - count)
                 tables.append(table)
                 count += table.num_rows
         ctx.end_file()
         table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
         path = os.path.join(self.out_dir, f"part-{index:05d}.parquet")
         write_part(table, path)
-        return Part(path, table.num_rows, ctx.diagnostics)
+        return Part(path, table.num_rows, ctx.diagnostics, parsed, cached, sorted(deps))
 
 
 def make_batches(files: list[FoundFile], workers: int) -> list[list[FoundFile]]:

@@ -16,6 +16,9 @@ import shutil
 import tempfile
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 import duckdb
 import pyarrow as pa
@@ -28,9 +31,12 @@ except ImportError:  # pragma: no cover - DuckDB 1.x
 
 from tracesql.errors import TracesqlError
 from tracesql.readers.base import Diagnostic
+from tracesql.readers.cache import ParseCache, fingerprint
 from tracesql.readers.options import read_options
 from tracesql.readers.registry import READERS, get_reader
-from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan
+from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan, write_part
+from tracesql.readers.schema import TRACE_SCHEMA
+from tracesql.readers.storage import SPILL_PREFIX, private_folder, readers_folder, remove_stale_spills
 from tracesql.secrets.columns import redact_arrow
 
 SCAN_UDF = "__tracesql_scan"
@@ -46,44 +52,101 @@ DIAGNOSTIC_TYPE = (
 
 
 class ScanStore:
-    """Per-connection scan state: the spill folder, recent results, the diagnostics log.
+    """Per-connection scan state: the spill folder, the parse cache, recent results, the
+    diagnostics log.
 
     A repeated read with the same options over unchanged files reuses its Parquet files
     (DuckDB may bind a query more than once). Only the newest `keep` scans keep files.
+    See storage.py for where the folders are. `incremental()` and `window()` let a
+    by-file build read only changed files and store the rows in pieces.
     """
 
-    def __init__(self, spill_dir: str | None = None, keep: int = 16) -> None:
-        self.dir = tempfile.mkdtemp(prefix="tracesql-scan-", dir=spill_dir)
+    def __init__(self, spill_dir: str | None = None, target_dir: str | None = None, keep: int = 16) -> None:
+        base = readers_folder(target_dir)
+        parent = private_folder(spill_dir or os.path.join(base, "spill"))
+        remove_stale_spills(parent)
+        self.dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent)
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.dir, True)
+        self.cache_dir: str | None = None
+        if target_dir:
+            self.cache_dir = private_folder(os.path.join(base, "parse-cache"))
+            ParseCache(self.cache_dir).prune()
         self.keep = keep
         self.recent: OrderedDict[tuple, tuple[int, ScanResult]] = OrderedDict()
         self.diagnostics: list[tuple[int, Diagnostic]] = []
         self.counter = itertools.count(1)
         self.last_error: TracesqlError | None = None
+        self.last_result: ScanResult | None = None
+        self._skip: dict[str, str] | None = None
+        self._results: list[ScanResult] | None = None
+        self._parts: set[str] | None = None
+        self._plans: dict[ScanOptions, tuple] = {}
 
     def scan(self, opts: ScanOptions, redact: bool = False) -> ScanResult:
-        planned = plan(opts)
+        planned = self._plans.get(opts) or plan(opts)
+        if self._results is not None:  # the folder is walked once per incremental build
+            self._plans[opts] = planned
         files = planned[2]
         key = (
             opts,
             redact,
             get_reader(opts.source_kind).version,
-            tuple((f.path, f.size, f.mtime_ns) for f in files),
+            tuple((f.path, f.size, f.mtime_ns, f.inode, f.ctime_ns) for f in files),
+            id(self._skip),
         )
         hit = self.recent.get(key)
-        if hit is not None and all(os.path.exists(p) for p in hit[1].files):
+        if (
+            hit is not None
+            and all(os.path.exists(p) for p in hit[1].files)
+            and all(fingerprint(dep) == fp for dep, fp in hit[1].deps.items())
+        ):
             self.recent.move_to_end(key)
-            return hit[1]
+            return self._windowed(hit[1])
         scan_id = next(self.counter)
-        result = run_scan(opts, os.path.join(self.dir, f"scan-{scan_id:05d}"), planned)
+        result = run_scan(
+            opts, os.path.join(self.dir, f"scan-{scan_id:05d}"), planned, self.cache_dir, self._skip
+        )
         if redact:
             redact_spill_files(result.files)
         self.diagnostics.extend((scan_id, d) for d in result.diagnostics)
         self.recent[key] = (scan_id, result)
+        self.last_result = result
+        if self._results is not None:
+            self._results.append(result)
         while len(self.recent) > self.keep:
             _, (old_id, _old) = self.recent.popitem(last=False)
             shutil.rmtree(os.path.join(self.dir, f"scan-{old_id:05d}"), ignore_errors=True)
-        return result
+        return self._windowed(result)
+
+    def _windowed(self, result: ScanResult) -> ScanResult:
+        if self._parts is None:
+            return result
+        files = [f for f in result.files if f in self._parts]
+        return replace(result, files=files or [self._empty()])
+
+    def _empty(self) -> str:
+        path = os.path.join(self.dir, "empty.parquet")
+        return path if os.path.exists(path) else write_part(TRACE_SCHEMA.empty_table(), path)
+
+    @contextmanager
+    def incremental(self, known: dict[str, str]) -> Iterator[list[ScanResult]]:
+        """Within: a read leaves out the files `known` (file as shown -> key) names with their
+        current key, and each new read's result (with every selected file's key) is
+        added to the yielded list."""
+        self._skip, self._results, self._plans = dict(known), [], {}
+        try:
+            yield self._results
+        finally:
+            self._skip, self._results, self._plans = None, None, {}
+
+    @contextmanager
+    def window(self, parts: list[str]) -> Iterator[None]:
+        """Within: a read that repeats a recent one gives only these of its Parquet files."""
+        self._parts = set(parts)
+        try:
+            yield
+        finally:
+            self._parts = None
 
     def close(self) -> None:
         self._finalizer()

@@ -38,6 +38,7 @@ TRANSCRIPT_TYPES = frozenset(
 )
 CLAUDE_ONLY_TYPES = TRANSCRIPT_TYPES - {"user", "assistant", "system"}
 SYNTHETIC_MODEL = "<synthetic>"
+INDEX_FILE = "\0index_file"  # in a loaded index entry: the file it came from
 MAX_TOKENS = 1 << 48  # a per-response count above this is not a token count
 _fromisoformat = datetime.fromisoformat
 
@@ -190,6 +191,7 @@ def agent_sidecar(path: str, ctx: ReadContext) -> dict:
     """source_meta keys from `agent-<id>.meta.json` beside a sub-agent transcript."""
     path = plain_name(path)
     sidecar = (path[:-6] if path.endswith(".jsonl") else path) + ".meta.json"
+    ctx.depend(sidecar)
     try:
         data = read_small(sidecar)
     except FileNotFoundError:
@@ -240,7 +242,7 @@ def load_session_index(root: str, recursive: bool, ctx: ReadContext) -> dict[str
             continue
         for entry in entries:
             if isinstance(entry, dict) and entry.get("sessionId"):
-                index[str(entry["sessionId"])] = entry
+                index[str(entry["sessionId"])] = {**entry, INDEX_FILE: path}
     ctx.for_file("")
     return index
 

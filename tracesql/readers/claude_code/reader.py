@@ -15,6 +15,7 @@ import os
 from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.claude_code.messages import MessageBuilder
 from tracesql.readers.claude_code.meta import (
+    INDEX_FILE,
     TraceScan,
     agent_sidecar,
     is_stream_json_init,
@@ -165,6 +166,10 @@ class SessionFile:
             else:
                 meta.update(agent_sidecar(self.path, self.ctx))
         entry = self.index.get(root) or {}
+        # the rows depend on the index that has this session, or on the one beside the file
+        self.ctx.depend(
+            entry.get(INDEX_FILE) or os.path.join(os.path.dirname(self.path), "sessions-index.json")
+        )
         if entry.get("summary"):
             meta["summary"] = entry["summary"]
         if entry.get("firstPrompt"):

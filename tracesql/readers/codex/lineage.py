@@ -27,6 +27,7 @@ INDEX_KEY = "codex_parent_index"
 def root_of(parent: str, depth: Any, ctx: ReadContext) -> str:
     if isinstance(depth, int) and not isinstance(depth, bool) and depth <= 1:
         return parent
+    ctx.not_cacheable()  # the answer depends on every rollout under the folder
     index = ctx.shared.get(INDEX_KEY)
     if index is None:
         index = ctx.shared[INDEX_KEY] = build_index(

@@ -44,6 +44,7 @@ def index_entry(folder: str, session_id: str, ctx: ReadContext) -> dict:
         folders.append(os.path.dirname(folders[-1]))
     for current in folders:
         index_path = os.path.join(current, INDEX_NAME)
+        ctx.depend(index_path)
         if index_path not in cache:
             cache[index_path] = load_index_file(index_path)
         entries, error = cache[index_path]
