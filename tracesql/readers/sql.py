@@ -63,14 +63,12 @@ class ScanStore:
 
     def __init__(self, spill_dir: str | None = None, target_dir: str | None = None, keep: int = 16) -> None:
         base = readers_folder(target_dir)
-        parent = private_folder(spill_dir or os.path.join(base, "spill"))
-        remove_stale_spills(parent)
-        self.dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent)
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.dir, True)
-        self.cache_dir: str | None = None
-        if target_dir:
-            self.cache_dir = private_folder(os.path.join(base, "parse-cache"))
-            ParseCache(self.cache_dir).prune()
+        self._spill_parent = spill_dir or os.path.join(base, "spill")
+        # made at the first read: a connection that reads nothing leaves nothing behind
+        self._dirs: list[str] = []
+        self._finalizer = weakref.finalize(self, _remove, self._dirs)
+        self.cache_dir: str | None = os.path.join(base, "parse-cache") if target_dir else None
+        self._cache_ready = False
         self.keep = keep
         self.recent: OrderedDict[tuple, tuple[int, ScanResult]] = OrderedDict()
         self.diagnostics: list[tuple[int, Diagnostic]] = []
@@ -81,6 +79,23 @@ class ScanStore:
         self._results: list[ScanResult] | None = None
         self._parts: set[str] | None = None
         self._plans: dict[ScanOptions, tuple] = {}
+
+    @property
+    def dir(self) -> str:
+        """This connection's spill folder (private; a dead process's are removed first)."""
+        if not self._dirs:
+            parent = private_folder(self._spill_parent)
+            remove_stale_spills(parent)
+            self._dirs.append(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))
+        return self._dirs[0]
+
+    def parse_cache_dir(self) -> str | None:
+        """The parse cache's folder (made and pruned at the first read), or None without a project."""
+        if self.cache_dir is not None and not self._cache_ready:
+            private_folder(self.cache_dir)
+            ParseCache(self.cache_dir).prune()
+            self._cache_ready = True
+        return self.cache_dir
 
     def scan(self, opts: ScanOptions, redact: bool = False) -> ScanResult:
         planned = self._plans.get(opts) or plan(opts)
@@ -104,7 +119,7 @@ class ScanStore:
             return self._windowed(hit[1])
         scan_id = next(self.counter)
         result = run_scan(
-            opts, os.path.join(self.dir, f"scan-{scan_id:05d}"), planned, self.cache_dir, self._skip
+            opts, os.path.join(self.dir, f"scan-{scan_id:05d}"), planned, self.parse_cache_dir(), self._skip
         )
         if redact:
             redact_spill_files(result.files)
@@ -150,6 +165,11 @@ class ScanStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _remove(folders: list[str]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def redact_spill_files(paths: list[str]) -> None:
