@@ -1,23 +1,22 @@
-"""Ingestion benchmark: tracesql vs the reference (Data Designer 0.9.7) vs DuckDB's raw scan.
+"""Ingestion benchmark: reading and materializing traces, at 1x and 4x the bench corpus.
 
-    .venv/bin/python bench/ingest.py [--copies 40] [--repeat 3] [--skip-reference]
+    .venv/bin/python bench/ingest.py [--work DIR] [--repeat 1] [--skip-reference]
 
-Builds the benchmark corpus with ../shared/tools/make_bench_corpus.py (960 real Claude Code
-sessions, 228 MB) and a mixed-format corpus (every shared corpus file, copied N times), then
-times, as whole processes in the same run:
+Builds the benchmark corpora with ../shared/tools/make_bench_corpus.py under --work
+(default: /tmp/tracesql-bench, outside the repo): 1x (40 copies: 960 real Claude Code
+sessions, 228 MB) and 4x (160 copies, 914 MB). Then times, as whole processes in one run,
+with peak memory (RSS summed over the process tree, workers included) for each:
 
-  tracesql   materialize every normalized column into a table of a DuckDB database file,
-             as `tracesql run` builds a table (no WAL writes, then a CHECKPOINT); also
-             with one process, through a plain connection (commit via the WAL), into an
-             in-memory database, and import + connect alone
-  reference  Data Designer's AgentRolloutSeedSource reader (its own virtualenv, installed
-             by the first, untimed call; skipped with a message if that fails)
-  raw scan   DuckDB's read_ndjson_objects over the same bytes (the physical floor)
+  query path      `tracesql query` over claude_code_traces(): read, no table (1x, 4x)
+  run, cold       `tracesql run -s traces` of the example project's traces model (by
+                  file, in pieces) into a new database, empty parse cache (1x, 4x)
+  run, unchanged  the same again: nothing changed, nothing is read (1x, 4x)
+  run, grown      after one file is appended to and one added (4x): only those are read
+  reference       Data Designer 0.9.7's reader over the same folder (1x, 4x; its own
+                  virtualenv, installed by the first, untimed call; skipped if that fails)
 
-and prints rows, seconds, CPU seconds, MB/s, peak memory (RSS summed over the whole
-process tree) and the ratios; writes bench/results/ingest.json with every repeat and the
-load average (other jobs on the machine skew wall times; CPU seconds much less). Each
-timing is the median of --repeat runs.
+Writes bench/results/ingest.json (every repeat, the machine, the load average); paths in
+it are relative to the repo or to --work, never this machine's.
 """
 
 from __future__ import annotations
@@ -35,142 +34,103 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import run  # noqa: E402
+from measure import Measured, run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRACESQL_SHARED", REPO.parent / "shared"))
-WORK = REPO / "bench" / ".work"
 RESULTS = REPO / "bench" / "results"
 PY = sys.executable
-
-# How `tracesql run` builds a table model: the database attached without WAL writes, the
-# table created, then a CHECKPOINT that makes it durable (runner.py, connection.py).
-TRACESQL_SNIPPET = """
-import sys, tracesql
-from tracesql.connection import open_connection
-con = open_connection(sys.argv[1], wal=False)
-con.execute(f"CREATE OR REPLACE TABLE traces AS SELECT * FROM {sys.argv[3]}('{sys.argv[2]}')")
-con.execute("CHECKPOINT")
-n = con.execute("SELECT count(*), sum(message_count) FROM traces").fetchone()
-print(n[0], n[1])
-con.close()
-"""
-
-# A plain connection (tracesql.connect("file.duckdb")): the commit goes through the WAL.
-WAL_SNIPPET = TRACESQL_SNIPPET.replace(", wal=False", "").replace('con.execute("CHECKPOINT")\n', "")
-
-IMPORT_SNIPPET = """
-import tracesql
-from tracesql.connection import open_connection
-con = open_connection(":memory:")
-con.close()
-print(0)
-"""
-
-RAW_SNIPPET = """
-import sys, duckdb
-con = duckdb.connect()
-n = con.execute(f"SELECT count(*) FROM read_ndjson_objects('{sys.argv[1]}/**/*.jsonl')").fetchone()[0]
-print(n)
-con.close()
+TRACESQL = str(Path(PY).with_name("tracesql"))
+PROFILE = """target: bench
+targets:
+  bench: {database: bench.duckdb}
+vars:
+  trace_format: claude_code
 """
 
 
 @dataclass
 class Timing:
     what: str
-    rows: int
-    unit: str
-    runs: list = field(default_factory=list)  # measure.Measured of every repeat
+    corpus: str
+    runs: list[Measured] = field(default_factory=list)
 
     @property
-    def median(self):
+    def median(self) -> Measured:
         return sorted(self.runs, key=lambda r: r.seconds)[len(self.runs) // 2]
 
-    def summary(self, mb: float | None) -> dict:
+    def summary(self, mb: float) -> dict:
         best = self.median
         return {
             "what": self.what,
-            "rows": self.rows,
-            "unit": self.unit,
-            "seconds": round(best.seconds, 3),
-            "cpu_seconds": round(best.cpu_seconds, 3),
-            "mb_per_s": round(mb / best.seconds, 1) if mb else None,
+            "corpus": self.corpus,
+            "seconds": round(best.seconds, 2),
+            "cpu_seconds": round(best.cpu_seconds, 2),
+            "mb_per_s": round(mb / best.seconds, 1),
             "peak_rss_mib": round(statistics.median(r.peak_rss_mib for r in self.runs), 1),
-            "all_seconds": [round(r.seconds, 3) for r in self.runs],
+            "all_seconds": [round(r.seconds, 2) for r in self.runs],
             "all_peak_rss_mib": [round(r.peak_rss_mib, 1) for r in self.runs],
+            "output": best.stdout.strip().splitlines()[-1:] if best.stdout.strip() else [],
         }
+
+
+def build_corpus(work: Path, copies: int) -> Path:
+    folder = work / f"claude-x{copies}"
+    tool = SHARED / "tools" / "make_bench_corpus.py"
+    subprocess.run([PY, str(tool), str(SHARED / "corpus"), str(folder), str(copies)], check=True)
+    return folder
 
 
 def corpus_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def build_corpora(copies: int) -> tuple[Path, Path]:
-    claude = WORK / f"claude-x{copies}"
-    subprocess.run(
-        [
-            PY,
-            str(SHARED / "tools" / "make_bench_corpus.py"),
-            str(SHARED / "corpus"),
-            str(claude),
-            str(copies),
-        ],
-        check=True,
-    )
-    mixed = WORK / "mixed-x10"
-    if not (mixed / ".complete").exists():
-        shutil.rmtree(mixed, ignore_errors=True)
-        for i in range(10):
-            shutil.copytree(SHARED / "corpus", mixed / f"copy-{i:02d}", ignore=shutil.ignore_patterns("*.md"))
-        (mixed / ".complete").touch()
-    return claude, mixed
+def project(work: Path, name: str) -> Path:
+    """A project with the example project's traces model and macros, and nothing else."""
+    folder = work / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "models").mkdir(parents=True)
+    shutil.copy(REPO / "models" / "traces.sql", folder / "models" / "traces.sql")
+    shutil.copytree(REPO / "macros", folder / "macros")
+    (folder / "profiles.yml").write_text(PROFILE)
+    return folder
 
 
-def timed(what: str, unit: str, cmd: list[str], repeat: int, env: dict | None = None, before=None) -> Timing:
-    """Run `cmd` `repeat` times (calling `before()` ahead of each run); rows are the first
-    number it prints, if any."""
-    timing = Timing(what, 0, unit)
+def timed(
+    what: str, corpus: str, cmd: list[str], repeat: int, cwd: Path | None = None, before=None
+) -> Timing:
+    timing = Timing(what, corpus)
     for _ in range(repeat):
         if before is not None:
             before()
-        r = run(cmd, env=env)
+        r = run(cmd, cwd=str(cwd) if cwd else None)
         if r.returncode != 0:
             raise SystemExit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-3000:]}")
         timing.runs.append(r)
-    printed = timing.median.stdout.split()
-    timing.rows = int(printed[0]) if printed else 0
     return timing
 
 
-def time_tracesql(
-    what: str,
-    folder: Path,
-    function: str,
-    repeat: int,
-    workers: str | None = None,
-    database: str | None = None,
-    snippet: str = TRACESQL_SNIPPET,
-) -> Timing:
-    db = database or str(WORK / "ingest.duckdb")
-    env = dict(os.environ)
-    if workers:
-        env["TRACESQL_WORKERS"] = workers
-
-    def fresh_database() -> None:
-        for suffix in ("", ".wal"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-    cmd = [PY, "-c", snippet, db, str(folder), function]
-    return timed(what, "traces", cmd, repeat, env=env, before=None if db == ":memory:" else fresh_database)
+def run_model(folder: Path, corpus: Path) -> list[str]:
+    return [TRACESQL, "run", "-s", "traces", "--vars", json.dumps({"trace_path": str(corpus)})]
 
 
-def time_reference(folder: Path, repeat: int) -> Timing | None:
-    """The reference's rows of `folder`, or None (with the reason) when it cannot be installed."""
+def fresh(folder: Path):
+    def clear() -> None:
+        shutil.rmtree(folder / "target", ignore_errors=True)
+        for name in ("bench.duckdb", "bench.duckdb.wal"):
+            (folder / name).unlink(missing_ok=True)
+
+    return clear
+
+
+def query(corpus: Path) -> list[str]:
+    sql = f"SELECT count(*) AS traces, sum(message_count) AS messages FROM claude_code_traces('{corpus}')"
+    return [TRACESQL, "query", sql, "--format", "jsonl"]
+
+
+def reference(corpus: Path, label: str, repeat: int, work: Path) -> Timing | None:
     script = SHARED / "tools" / "reference" / "run-reference.sh"
-    out = WORK / "reference-rows.jsonl"
-    # The first call installs the reference virtualenv if needed (from the package
-    # registry); it reads a small folder and is not timed.
+    out = work / "reference-rows.jsonl"
     warm = subprocess.run(
         [
             "bash",
@@ -188,15 +148,21 @@ def time_reference(folder: Path, repeat: int) -> Timing | None:
             file=sys.stderr,
         )
         return None
-    timing = timed(
+    return timed(
         "reference (Data Designer 0.9.7)",
-        "traces",
-        ["bash", str(script), "claude_code", str(folder), str(out)],
+        label,
+        ["bash", str(script), "claude_code", str(corpus), str(out)],
         repeat,
     )
-    with open(out, "rb") as fh:
-        timing.rows = sum(1 for _ in fh)
-    return timing
+
+
+def grow(corpus: Path) -> None:
+    """One session appended to (its last line again) and one new session (a copy)."""
+    first = sorted(corpus.rglob("*.jsonl"))[0]
+    lines = first.read_bytes().rstrip(b"\n").split(b"\n")
+    with open(first, "ab") as fh:
+        fh.write(lines[-1] + b"\n")
+    shutil.copy(first, first.with_name("grown-copy.jsonl"))
 
 
 def machine() -> dict:
@@ -219,75 +185,67 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--copies", type=int, default=40)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/tracesql-bench"))
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--skip-reference", action="store_true")
     args = ap.parse_args()
-    WORK.mkdir(parents=True, exist_ok=True)
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    claude, mixed = build_corpora(args.copies)
-    mb = corpus_bytes(claude) / 1e6
+    corpora = {"1x": build_corpus(work, 40), "4x": build_corpus(work, 160)}
+    sizes = {label: corpus_bytes(folder) / 1e6 for label, folder in corpora.items()}
     load_before = os.getloadavg()
-    main_run = time_tracesql(
-        "tracesql (claude_code_traces -> table, as run)", claude, "claude_code_traces", args.repeat
+    timings: list[Timing] = []
+    for label, corpus in corpora.items():
+        timings.append(timed("query path (tracesql query, no table)", label, query(corpus), args.repeat))
+        folder = project(work, f"project-{label}")
+        timings.append(
+            timed("tracesql run, cold", label, run_model(folder, corpus), args.repeat, folder, fresh(folder))
+        )
+        timings.append(
+            timed("tracesql run, unchanged re-run", label, run_model(folder, corpus), args.repeat, folder)
+        )
+    grown = work / "claude-x160-grown"
+    shutil.rmtree(grown, ignore_errors=True)
+    shutil.copytree(corpora["4x"], grown)
+    folder = work / "project-4x"
+    timings.append(timed("tracesql run, re-run after growth", "4x", run_model(folder, grown), 1, folder))
+    # (the first run over the copied folder reads every file: new paths; the second is the growth)
+    grow(grown)
+    timings.append(
+        timed("tracesql run, grown (1 appended, 1 new)", "4x", run_model(folder, grown), 1, folder)
     )
-    timings = [
-        main_run,
-        time_tracesql(
-            "tracesql, one process (TRACESQL_WORKERS=1)",
-            claude,
-            "claude_code_traces",
-            args.repeat,
-            workers="1",
-        ),
-        time_tracesql(
-            "tracesql -> in-memory database", claude, "claude_code_traces", args.repeat, database=":memory:"
-        ),
-        time_tracesql(
-            "tracesql, plain connect() (commit through the WAL)",
-            claude,
-            "claude_code_traces",
-            args.repeat,
-            snippet=WAL_SNIPPET,
-        ),
-        timed("tracesql import + connect only", "-", [PY, "-c", IMPORT_SNIPPET], args.repeat),
-    ]
-    reference = None if args.skip_reference else time_reference(claude, args.repeat)
-    if reference is not None:
-        timings.append(reference)
-    raw = timed(
-        "DuckDB read_ndjson_objects (raw scan)", "records", [PY, "-c", RAW_SNIPPET, str(claude)], args.repeat
-    )
-    timings.append(raw)
-    mixed_run = time_tracesql("tracesql traces() on the mixed corpus", mixed, "traces", args.repeat)
+    shutil.rmtree(grown, ignore_errors=True)
+    if not args.skip_reference:
+        for label, corpus in corpora.items():
+            ref = reference(corpus, label, args.repeat, work)
+            if ref is not None:
+                timings.append(ref)
     load_after = os.getloadavg()
-
-    rows = [t.summary(None if t.unit == "-" else mb) for t in timings]
-    print(f"corpus: {claude} ({mb:.0f} MB, {len(list(claude.rglob('*.jsonl')))} files)")
+    rows = [t.summary(sizes[t.corpus]) for t in timings]
     info = machine()
+    print(", ".join(f"{label}: {sizes[label]:.0f} MB" for label in corpora))
     print(
         f"machine: {info['cpu']} ({info['arch']}), {info['cores']} cores, {info['memory_gib']} GiB, Python "
         f"{info['python']}, DuckDB {info['duckdb']}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
-    print(f"{'what':46} {'rows':>7} {'seconds':>8} {'CPU s':>6} {'MB/s':>6} {'peak MiB':>9}")
+    print(f"{'what':44} {'corpus':>6} {'seconds':>8} {'CPU s':>6} {'peak MiB':>9}")
     for r in rows:
-        rate = f"{r['mb_per_s']:>6.0f}" if r["mb_per_s"] else f"{'':>6}"
         print(
-            f"{r['what']:46} {r['rows']:>7} {r['seconds']:>8.2f} {r['cpu_seconds']:>6.2f} {rate} {r['peak_rss_mib']:>9.0f}"
+            f"{r['what']:44} {r['corpus']:>6} {r['seconds']:>8.2f} {r['cpu_seconds']:>6.2f} {r['peak_rss_mib']:>9.0f}"
         )
-    main_row, raw_row = rows[0], next(r for r in rows if r["unit"] == "records")
-    ratios = {}
-    if reference is not None:
-        ref_row = next(r for r in rows if r["what"] == reference.what)
-        ratios["speedup_vs_reference"] = round(ref_row["seconds"] / main_row["seconds"], 2)
-        ratios["memory_vs_reference"] = round(main_row["peak_rss_mib"] / ref_row["peak_rss_mib"], 2)
-    ratios["slowdown_vs_raw_scan"] = round(main_row["seconds"] / raw_row["seconds"], 2)
+    by = {(r["what"], r["corpus"]): r for r in rows}
+    cold1, cold4 = by[("tracesql run, cold", "1x")], by[("tracesql run, cold", "4x")]
+    rerun4 = by[("tracesql run, unchanged re-run", "4x")]
+    ratios = {
+        "run_peak_growth_1x_to_4x": round(cold4["peak_rss_mib"] / cold1["peak_rss_mib"] - 1, 3),
+        "unchanged_rerun_share_of_cold_4x": round(rerun4["seconds"] / cold4["seconds"], 3),
+    }
+    ref4 = by.get(("reference (Data Designer 0.9.7)", "4x"))
+    if ref4:
+        ratios["run_memory_vs_reference_4x"] = round(cold4["peak_rss_mib"] / ref4["peak_rss_mib"], 2)
+        ratios["run_speedup_vs_reference_4x"] = round(ref4["seconds"] / cold4["seconds"], 2)
     print("ratios:", ", ".join(f"{k} {v}" for k, v in ratios.items()))
-    mixed_row = mixed_run.summary(corpus_bytes(mixed) / 1e6)
-    print(
-        f"mixed corpus (traces(), all five formats, {corpus_bytes(mixed) / 1e6:.0f} MB): {mixed_row['rows']} traces in "
-        f"{mixed_row['seconds']:.2f} s, peak {mixed_row['peak_rss_mib']:.0f} MiB"
-    )
     result = {
         "machine": info,
         "load_average": {
@@ -295,10 +253,12 @@ def main() -> None:
             "after": [round(x, 2) for x in load_after],
         },
         "repeat": args.repeat,
-        "corpus": {"path": str(claude), "bytes": corpus_bytes(claude)},
+        "corpora": {
+            label: {"path": folder.name, "megabytes": round(sizes[label], 1)}
+            for label, folder in corpora.items()
+        },
         "results": rows,
         "ratios": ratios,
-        "mixed": {**mixed_row, "bytes": corpus_bytes(mixed)},
     }
     (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
 
