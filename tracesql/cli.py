@@ -505,13 +505,39 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
 @click.argument("model")
 @project_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default="parquet", show_default=True
-)
-@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
-    help="File to write (default: target/exports/MODEL.FORMAT).",
+    help="File to write; its extension (.parquet, .jsonl, .csv) sets the format. Default: target/exports/MODEL.parquet.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "jsonl", "csv"]),
+    help="The format when there is no -o (with -o, it must match the extension).",
+)
+@click.option(
+    "--split",
+    metavar="NAME=FRACTION,...",
+    help="Seeded split by trace into FILE's siblings, e.g. train=0.9,validation=0.1 (or with test=).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The split's seed.")
+@click.option(
+    "--dedupe", is_flag=True, help="Drop exact duplicate instruction/response pairs (whitespace folded)."
+)
+@click.option(
+    "--kept", is_flag=True, help="Only rows whose keep flag (the model's meta.dataset.keep) is true."
+)
+@click.option(
+    "--chat",
+    is_flag=True,
+    help='Chat records {"messages": [...], "metadata": {...}} from the instruction and response columns.',
+)
+@click.option("--system", metavar="TEXT", help="With --chat: a system message first in every record.")
+@click.option(
+    "--metadata",
+    metavar="COL,...",
+    help="With --chat: these columns under the record's `metadata` key (null values left out).",
 )
 @click.option(
     "--anonymize",
@@ -520,17 +546,48 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
     help="Also replace e-mails, home-folder user names and IP addresses by keyed placeholders.",
 )
 @handle_errors
-def export(model, project_dir, profiles_dir, target, vars_text, debug, fmt, output, anonymize) -> None:
-    """Write a built model to Parquet or JSON Lines (streamed by DuckDB), nested columns kept.
+def export(
+    model: str,
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    output: str | None,
+    fmt: str | None,
+    split: str | None,
+    seed: int,
+    dedupe: bool,
+    kept: bool,
+    chat: bool,
+    system: str | None,
+    metadata: str | None,
+    anonymize: bool | None,
+) -> None:
+    """Write a built model to Parquet, JSON Lines or CSV (streamed by DuckDB), for training.
 
-    Credentials in any string become [REDACTED:<kind>] (profiles.yml `secrets: {redact: false}`
-    turns this off). `tracesql export sft_chat --format jsonl` gives the chat format fine-tuning
-    tools load: {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]} per line."""
+    `tracesql export sft_dataset -o sft.jsonl --chat --kept --dedupe --split train=0.9,validation=0.1`
+    writes sft.train.jsonl and sft.validation.jsonl: {"messages": [{"role": "user", ...},
+    {"role": "assistant", ...}]} per line. Credentials in any string become
+    [REDACTED:<kind>] (profiles.yml `secrets: {redact: false}` turns this off)."""
+    from tracesql.commands.export import ExportRequest
     from tracesql.commands.export import export as export_model
 
     project = load_required(project_dir, profiles_dir, target, vars_text)
-    path, rows = export_model(project, model, fmt, output, anonymize=anonymize)
-    console.line(f"Wrote {rows} row{'s' * (rows != 1)} of {model} to {path}")
+    request = ExportRequest(
+        output=output,
+        fmt=fmt,
+        split=split,
+        seed=seed,
+        dedupe=dedupe,
+        kept=kept,
+        chat=chat,
+        system=system,
+        metadata=tuple(c.strip() for c in metadata.split(",") if c.strip()) if metadata else (),
+        anonymize=anonymize,
+    )
+    result = export_model(project, model, request)
+    console.export_summary(model, result)
 
 
 @main.command()

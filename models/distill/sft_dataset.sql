@@ -1,6 +1,7 @@
 {{ config(materialized='table', tags=['distill']) }}
--- The distilled dataset: one row per trace, flat columns, and the keep flag.
--- A failed LLM call leaves NULLs in its row; a missing score counts 0.
+-- The distilled dataset: one row per trace, flat columns, the keep flag and why a row is
+-- not kept. A failed LLM call leaves NULLs in its row; a missing score counts 0.
+-- sft_dataset.yml declares which columns are what (meta.dataset) for exports and reports.
 select
     t.trace_key,
     t.trace_id,
@@ -25,6 +26,24 @@ select
         and d.trace_digest.training_value = 'high',
         false
     ) as recommended_for_sft,
+    case
+        when d.trace_digest is null then 'no digest (' || coalesce(d.llm_status, 'not run') || ')'
+        when r.sft_record is null then 'no instruction/response (' || coalesce(r.llm_status, 'not run') || ')'
+        when j.judgement is null then 'not judged (' || coalesce(j.llm_status, 'not run') || ')'
+        when coalesce(j.judgement.groundedness.score, 0) < 4 then 'groundedness below 4'
+        when coalesce(j.judgement.standalone_task.score, 0) < 4 then 'standalone_task below 4'
+        when coalesce(j.judgement.response_quality.score, 0) < 4 then 'response_quality below 4'
+        when coalesce(j.judgement.faithfulness.score, 0) < 4 then 'faithfulness below 4'
+        when coalesce(j.judgement.training_utility.score, 0) < 4 then 'training_utility below 4'
+        when d.trace_digest.training_value is distinct from 'high'
+            then 'training value ' || coalesce(d.trace_digest.training_value, 'missing')
+    end as drop_reason,
+    epoch(t.ended_at - t.started_at) as trace_seconds,
+    coalesce(t.input_tokens, 0) + coalesce(t.output_tokens, 0)
+        + coalesce(t.cache_read_tokens, 0) + coalesce(t.cache_write_tokens, 0) as trace_tokens,
+    d.llm_request_hash as digest_request_hash,
+    r.llm_request_hash as record_request_hash,
+    j.llm_request_hash as judgement_request_hash,
     d.trace_digest,
     j.judgement
 from {{ ref('traces') }} as t

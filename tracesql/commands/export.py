@@ -1,8 +1,9 @@
 """Getting data out: `tracesql export` and `tracesql show --record`.
 
-export(project, "sft_dataset", "parquet", "out/sft.parquet")   # nested types kept
-export(project, "sft_chat", "jsonl", "out/sft_chat.jsonl")     # one JSON object a line
-export(project, "traces", "jsonl", anonymize=True)             # e-mails, users, IPs too
+export(project, "sft_dataset", ExportRequest("out/sft.parquet"))       # nested types kept
+export(project, "traces", ExportRequest("out/t.jsonl", anonymize=True))  # e-mails, users, IPs too
+export(project, "sft_dataset", ExportRequest("out/sft.jsonl", chat=True, kept=True, dedupe=True,
+       split="train=0.9,validation=0.1", seed=7))                       # out/sft.train.jsonl, ...
 record(project, "traces", 3)                                   # one row as a nested dict
 
 Exports stream through DuckDB's `COPY (SELECT ...) TO` into a temporary file beside the
@@ -19,14 +20,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from tracesql.commands.json_encoding import json_select
-from tracesql.errors import ExecutionError, ProjectError
+from tracesql.commands.datasets import DatasetColumns, ExportPlan, export_format, parse_split, rows_query
+from tracesql.commands.json_encoding import csv_select, json_select
+from tracesql.errors import ConfigError, ExecutionError, ProjectError
 from tracesql.execution.materialize import relation_type
 from tracesql.project.project import Project
 from tracesql.rows import arrow_rows, decode_json
@@ -34,11 +37,42 @@ from tracesql.secrets.columns import REDACT, Rewrite, anonymizing, redact_batche
 from tracesql.secrets.keys import project_key
 from tracesql.sqltext import quote, string_literal
 
-EXPORT_FORMATS = ("parquet", "jsonl")
+EXPORT_FORMATS = ("parquet", "jsonl", "csv")
 _COPY_OPTIONS = {
     "parquet": "FORMAT parquet, COMPRESSION zstd",
     "jsonl": "FORMAT json, COMPRESSION uncompressed",
+    "csv": "FORMAT csv, HEADER true",
 }
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What `tracesql export` was asked for (see commands/datasets.py for the dataset options)."""
+
+    output: str | None = None  # the file; its extension sets the format
+    fmt: str | None = None  # --format: must agree with the extension; alone, names the default file's
+    split: str | None = None  # "train=0.9,validation=0.1"
+    seed: int = 0
+    dedupe: bool = False
+    kept: bool = False
+    chat: bool = False
+    system: str | None = None
+    metadata: tuple[str, ...] = ()
+    anonymize: bool | None = None  # None: the project's secrets settings
+
+
+@dataclass
+class ExportResult:
+    files: list[tuple[str | None, Path, int]]  # (split or None, path, rows written)
+    model_rows: int  # rows of the model
+    duplicates: int = 0  # rows --dedupe dropped
+    incomplete: int = 0  # rows --chat left out: no instruction or no response
+    unkept: int = 0  # rows --kept left out
+    hint: str | None = None  # why nothing was written, when nothing was
+
+    @property
+    def rows(self) -> int:
+        return sum(rows for _, _, rows in self.files)
 
 
 def _built_relation(project: Project, con: Any, name: str) -> str:
@@ -53,25 +87,120 @@ def _built_relation(project: Project, con: Any, name: str) -> str:
     return str(model.relation)
 
 
-def export(
-    project: Project, model: str, fmt: str, output: str | None = None, *, anonymize: bool | None = None
-) -> tuple[str, int]:
-    """Write a built model to Parquet or JSON Lines; returns (path, rows). Redacted as the
-    project's `secrets:` settings say; `anonymize` (None: the settings) anonymizes too."""
+def export(project: Project, model: str, request: ExportRequest | None = None) -> ExportResult:
+    """Write a built model to Parquet, JSON Lines or CSV, as `request` says (split, de-duplicated,
+    chat records...). Redacted as the project's `secrets:` settings say."""
+    request = request or ExportRequest()
+    plan = _plan(project, model, request)
+    rewrite = _rewrite(project, request.anonymize)
+    with project.connect_for_reading() as con:
+        relation = _built_relation(project, con, model)
+        columns = con.sql(f"SELECT * FROM {relation}").columns
+        result = ExportResult([], _count(con, f"SELECT * FROM {relation}"))
+        try:
+            if not (plan.splits or plan.dedupe or plan.kept or plan.chat):
+                rows = copy_to(con, relation, plan.fmt, plan.path, rewrite)
+                result.files.append((None, plan.path, rows))
+            else:
+                _count_dropped(con, plan, relation, columns, result)
+                for split in plan.splits or [None]:
+                    query = rows_query(plan, relation, columns, split)
+                    path = plan.output(split)
+                    result.files.append((split, path, copy_to(con, f"({query})", plan.fmt, path, rewrite)))
+        except duckdb.Error as exc:
+            first_line = str(exc).splitlines()[0]
+            raise ExecutionError(f"export to {plan.path} failed: {first_line}", model=model) from exc
+        if result.rows == 0:
+            result.hint = empty_hint(project, con, plan, result)
+    return result
+
+
+def _plan(project: Project, model: str, request: ExportRequest) -> ExportPlan:
+    node = project.models.get(model)
+    if node is None:
+        raise ProjectError(f"no model named '{model}'{project.suggest(model)}")
+    fmt = export_format(request.output, request.fmt)
     if fmt not in EXPORT_FORMATS:
-        raise ProjectError(f"unknown export format {fmt!r} (use {' or '.join(EXPORT_FORMATS)})")
-    path = output or str(project.profile.target_dir / "exports" / f"{model}.{fmt}")
+        raise ConfigError(f"unknown export format {fmt!r} (use {', '.join(EXPORT_FORMATS)})")
+    if request.chat and fmt != "jsonl":
+        raise ConfigError("--chat writes JSON Lines records: name the output .jsonl")
+    if (request.system or request.metadata) and not request.chat:
+        raise ConfigError("--system and --metadata shape chat records: add --chat")
+    extension = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}[fmt]
+    path = Path(request.output or project.profile.target_dir / "exports" / f"{model}{extension}")
+    return ExportPlan(
+        model=model,
+        fmt=fmt,
+        path=path,
+        splits=parse_split(request.split),
+        seed=request.seed,
+        dedupe=request.dedupe,
+        kept=request.kept,
+        chat=request.chat,
+        system=request.system,
+        metadata=request.metadata,
+        columns=DatasetColumns.of(node),
+    )
+
+
+def _rewrite(project: Project, anonymize: bool | None) -> Rewrite | None:
     secrets = project.profile.secrets
     rewrite = REDACT if secrets.redact else None
     if anonymize or (anonymize is None and secrets.anonymize):
         anonymizer = anonymizing(project_key(project.profile.target_dir))
         rewrite = anonymizer if rewrite is None else rewrite.then(anonymizer)
-    with project.connect_for_reading() as con:
-        try:
-            return path, copy_to(con, _built_relation(project, con, model), fmt, Path(path), rewrite)
-        except duckdb.Error as exc:
-            first_line = str(exc).splitlines()[0]
-            raise ExecutionError(f"export to {path} failed: {first_line}", model=model) from exc
+    return rewrite
+
+
+def _count(con: Any, query: str) -> int:
+    rows = con.execute(f"SELECT count(*) FROM ({query})").fetchall()
+    return int(rows[0][0])
+
+
+def _count_dropped(
+    con: Any, plan: ExportPlan, relation: str, columns: list[str], result: ExportResult
+) -> None:
+    """How many rows --kept, --chat and --dedupe leave out, each after the ones before."""
+    remaining = result.model_rows
+    if plan.kept:
+        kept = _count(con, rows_query(replace(plan, chat=False, dedupe=False, splits={}), relation, columns))
+        result.unkept, remaining = remaining - kept, kept
+    if plan.chat:
+        complete = _count(con, rows_query(replace(plan, dedupe=False, splits={}), relation, columns))
+        result.incomplete, remaining = remaining - complete, complete
+    if plan.dedupe:
+        result.duplicates = remaining - _count(con, rows_query(replace(plan, splits={}), relation, columns))
+
+
+def empty_hint(project: Project, con: Any, plan: ExportPlan, result: ExportResult) -> str:
+    """Why an export wrote no row: the option that dropped them all, or the model's empty
+    parents (and their keep flags), so the next step is clear."""
+    if result.model_rows:
+        reasons = [
+            f"{n} {what}"
+            for n, what in (
+                (result.unkept, f"without {plan.columns.keep} (--kept)"),
+                (result.incomplete, "without an instruction or a response (--chat)"),
+                (result.duplicates, "duplicates (--dedupe)"),
+            )
+            if n
+        ]
+        return f"{plan.model} has {result.model_rows} rows; left out: {', '.join(reasons)}"
+    model = project.models[plan.model]
+    parts = []
+    for parent in model.refs:
+        node = project.models.get(parent)
+        if node is None or node.materialized == "ephemeral" or not relation_type(con, node.relation):
+            continue
+        rows = _count(con, f"SELECT * FROM {node.relation}")
+        keep = DatasetColumns.of(node).keep
+        part = f"{parent} has {rows} row{'s' * (rows != 1)}"
+        if keep and rows:
+            kept = _count(con, f"SELECT * FROM {node.relation} WHERE {quote(keep)}")
+            part += f", {kept} with {keep} true (`tracesql report {parent}` shows why rows are dropped)"
+        parts.append(part)
+    upstream = f": {'; '.join(parts)}" if parts else ""
+    return f"{plan.model} has no rows{upstream}"
 
 
 def copy_to(con: Any, relation: str, fmt: str, path: Path, rewrite: Rewrite | None = None) -> int:
@@ -83,6 +212,8 @@ def copy_to(con: Any, relation: str, fmt: str, path: Path, rewrite: Rewrite | No
         relation = stream.relation
     source = f"SELECT * FROM {relation}"
     threads = None
+    if fmt == "csv":
+        source = csv_select(con.sql(source), relation)
     if fmt == "jsonl":
         source = json_select(con.sql(source), relation)
         # DuckDB's JSON writer keeps every thread's ordered output in memory: one thread

@@ -37,6 +37,22 @@ def json_select(relation: Any, source: str) -> str:
     return f"SELECT {', '.join(columns)} FROM {source}"
 
 
+_NESTED = {"list", "array", "struct", "map", "union"}
+
+
+def csv_select(relation: Any, source: str) -> str:
+    """SELECT every column of `relation` for CSV: nested values as JSON text (with the
+    encoding above), everything else as DuckDB writes it."""
+    columns = []
+    for name, dtype in zip(relation.columns, relation.types, strict=True):
+        if dtype.id in _NESTED:
+            encoded = encode(quote(name), dtype, 0) or quote(name)
+            columns.append(f"to_json({encoded})::VARCHAR AS {quote(name)}")
+        else:
+            columns.append(quote(name))
+    return f"SELECT {', '.join(columns)} FROM {source}"
+
+
 def encode(expr: str, dtype: Any, depth: int) -> str | None:
     """SQL giving `expr` (of DuckDB type `dtype`) its JSON encoding, or None if COPY's is right."""
     kind = dtype.id

@@ -183,6 +183,7 @@ def _configure_model(project: Project, compiler: Compiler, model: Model, entry: 
         except CompileError as exc:
             raise ProjectError(exc.message, path=_rel(project, loaded.path), model=model.name) from None
         model.description = props.description
+        model.meta = props.meta
         model.columns = {c.name: c.description for c in props.columns}
     model.config = NodeConfig(**merge_configs(*folder_layers, yaml_layer, parsed.config))
     if not model.config.enabled:

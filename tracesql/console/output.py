@@ -194,6 +194,31 @@ class Console:
         text = escape_controls("\n".join(lines), keep="\n\t")
         self._print(text, soft_wrap=True)  # values as they are, long lines unbroken
 
+    def export_summary(self, model: str, result: Any) -> None:
+        """`tracesql export`: the files written with their rows, what was left out, and why
+        nothing was written when nothing was."""
+        total = result.rows
+        files = result.files
+        if len(files) == 1 and files[0][0] is None:
+            self.line(f"Wrote {total} row{'s' * (total != 1)} of {model} to {files[0][1]}")
+        else:
+            self.line(f"Wrote {total} row{'s' * (total != 1)} of {model}:")
+            for split, path, rows in files:
+                self.line(f"  {split:<10} {rows:>7} rows  {path}")
+        dropped = [
+            f"{n} {what}"
+            for n, what in (
+                (result.unkept, "not kept (--kept)"),
+                (result.incomplete, "without an instruction or a response (--chat)"),
+                (result.duplicates, "duplicate pairs (--dedupe)"),
+            )
+            if n
+        ]
+        if dropped:
+            self.line(f"Left out of {result.model_rows}: {', '.join(dropped)}")
+        if result.hint:
+            self.warning(f"nothing was written: {result.hint}")
+
     def llm_summary(self, rows: list[dict[str, Any]], *, dry_run: bool) -> None:
         """Per model alias: calls, cache hits, errors, tokens, cost (or, in a dry run, the estimate)."""
         used = [r for r in rows if any(r.get(k) for k in ("calls", "cache_hits", "errors", "would_call"))]

@@ -97,6 +97,7 @@ class Model:
     config: NodeConfig = field(default_factory=NodeConfig)
     description: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # column name -> description
+    meta: dict[str, Any] = field(default_factory=dict)  # the YAML's meta: (dataset: for exports, reports)
     refs: list[str] = field(default_factory=list)
     sources: list[tuple[str, str]] = field(default_factory=list)
     python_functions: set[str] = field(default_factory=set)  # Python-backed SQL names it calls
