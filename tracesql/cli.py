@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tracesql.console import Console
-from tracesql.errors import TracesqlError
+from tracesql.errors import RunInterrupted, TracesqlError
+from tracesql.llm.interrupts import EXIT_CODES, stop_on_signals
 from tracesql.version import __version__
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def handle_errors(command: Callable[..., None]) -> Callable[..., None]:
         debug = kwargs.get("debug") or (ctx.obj or {}).get("debug")
         try:
             return command(*args, **kwargs)
+        except RunInterrupted as exc:  # a query or show stopped by SIGINT/SIGTERM
+            console.line(f"{exc.message[:1].upper()}{exc.message[1:]}; run the command again to resume.")
+            exit_now(EXIT_CODES.get(exc.reason, 130))
         except TracesqlError as exc:
             if debug:
                 raise
@@ -53,6 +57,14 @@ def handle_errors(command: Callable[..., None]) -> Callable[..., None]:
         sys.exit(1)
 
     return wrapper
+
+
+def exit_now(code: int) -> None:
+    """Exit at once, after an interrupt: HTTP threads cut short are not waited for (every
+    answer received is already committed to the cache)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _is_duckdb_error(exc: BaseException) -> bool:
@@ -286,15 +298,19 @@ def _preview_command(args: dict[str, Any], run_options: RunOptions) -> None:
     from tracesql.execution.preview import preview
 
     project = load_required(args["project_dir"], args["profiles_dir"], args["target"], args["vars_text"])
-    result = preview(
-        project,
-        args["preview"],
-        select=args["select"],
-        exclude=args["exclude"],
-        model=args["preview_model"],
-        run_options=run_options,
-        reporter=console,
-    )
+    with stop_on_signals():
+        result = preview(
+            project,
+            args["preview"],
+            select=args["select"],
+            exclude=args["exclude"],
+            model=args["preview_model"],
+            run_options=run_options,
+            reporter=console,
+        )
+    if result.results.interrupted:
+        console.interrupted(result.results.interrupted, result.results.answers_received)
+        exit_now(EXIT_CODES[result.results.interrupted])
     console.run_summary(result.results)
     console.line()
     console.line(
@@ -363,7 +379,11 @@ def _run_command(
         run_options=run_options,
         command=command,
     )
-    results = run(project, request, console)
+    with stop_on_signals():
+        results = run(project, request, console)
+    if results.interrupted:
+        console.interrupted(results.interrupted, results.answers_received)
+        exit_now(EXIT_CODES[results.interrupted])
     console.run_summary(results)
     if results.failed:
         sys.exit(1)
@@ -461,7 +481,8 @@ def show(
 
         console.record(model_or_sql, record_number, record(project, model_or_sql, record_number))
         return
-    result = querying.show(project, model_or_sql, limit, llm_run_options({}))
+    with stop_on_signals():
+        result = querying.show(project, model_or_sql, limit, llm_run_options({}))
     console.rows(result.columns, result.rows, fmt, more=result.more)
 
 
@@ -494,7 +515,8 @@ def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, li
         raise click.UsageError("give the SQL as an argument, or --file FILE")
     limit = (100 if fmt == "table" else None) if limit is None else (limit or None)
     project = load(project_dir, profiles_dir, target, vars_text, require_models=False, optional=True)
-    result = querying.query(project, sql, limit, llm_run_options({}))
+    with stop_on_signals():
+        result = querying.query(project, sql, limit, llm_run_options({}))
     if result is None:
         console.line("OK", err=True)
         return

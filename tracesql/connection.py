@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,7 @@ import duckdb
 
 from tracesql.errors import DatabaseLocked, TracesqlError
 from tracesql.llm import functions as llm_functions
+from tracesql.llm import interrupts
 from tracesql.llm.config import LLMConfig, RunOptions
 from tracesql.llm.runtime import LLMRuntime
 from tracesql.readers import registry as reader_registry
@@ -51,9 +53,12 @@ class ConnectionOptions:
 class Session:
     """What the SQL functions of one connection share, for as long as it is open."""
 
-    def __init__(self, scans: reader_sql.ScanStore, llm: LLMRuntime) -> None:
+    def __init__(
+        self, scans: reader_sql.ScanStore, llm: LLMRuntime, on_close: Callable[[], None] = lambda: None
+    ) -> None:
         self.scans = scans
         self.llm = llm
+        self._on_close = on_close
 
     def pop_error(self) -> TracesqlError | None:
         """The clean error a Python UDF recorded before DuckDB wrapped it in its own (the LLM
@@ -65,6 +70,7 @@ class Session:
     def close(self) -> None:
         """Stop the LLM runtime's threads and remove the spill folder (idempotent)."""
         try:
+            self._on_close()
             self.llm.close()
         finally:
             self.scans.close()
@@ -93,7 +99,13 @@ def configure_connection(con: duckdb.DuckDBPyConnection, options: ConnectionOpti
     except BaseException:
         scans.close()
         raise
-    return Session(scans, llm)
+
+    def stop(reason: str) -> None:
+        """SIGINT/SIGTERM (llm.interrupts): stop spending, and stop the query in progress."""
+        llm.interrupt(reason)
+        con.interrupt()
+
+    return Session(scans, llm, interrupts.on_stop(stop))
 
 
 class Connection:

@@ -92,3 +92,7 @@ class LLMStoreError(LLMError):
 
 class RunInterrupted(TracesqlError):
     """The run was stopped by SIGINT or SIGTERM: no new LLM request was started after it."""
+
+    def __init__(self, message: str, *, reason: str = "SIGINT") -> None:
+        super().__init__(message)
+        self.reason = reason  # the signal's name

@@ -143,6 +143,9 @@ class FakeLLM:
     def pop_error(self):
         return None
 
+    def answers_received(self):
+        return 0
+
     def tally(self, name):
         from tracesql.llm.stats import ModelTally
 

@@ -179,6 +179,14 @@ class Console:
                 "a failed value kept its previous one where the model has one, and the next run retries it."
             )
 
+    def interrupted(self, reason: str, answers: int) -> None:
+        """The one line of a run stopped by SIGINT or SIGTERM."""
+        self.end_progress()
+        self.line(
+            f"Interrupted ({reason}): no LLM request was started after it; {answers} "
+            f"answer{'s' * (answers != 1)} received are in the cache; run the same command again to resume."
+        )
+
     def record(self, model: str | None, number: int, values: dict[str, Any]) -> None:
         """One row as an indented record: scalars inline (NULL for a null), nested values as
         indented JSON; control characters from the data are spelled out, never sent."""

@@ -33,6 +33,7 @@ from tracesql.connection import Connection
 from tracesql.errors import ExecutionError, LLMNotConfigured, TracesqlError
 from tracesql.execution import artifacts, verdicts
 from tracesql.execution.materialize import materialize, relation_type
+from tracesql.llm import interrupts
 from tracesql.llm.config import RunOptions
 from tracesql.llm.names import CALLING_FUNCTIONS
 from tracesql.llm.runtime import LLMRuntime
@@ -96,6 +97,8 @@ class RunResults:
     elapsed: float = 0.0
     llm: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    interrupted: str | None = None  # "SIGINT" or "SIGTERM": the run stopped there
+    answers_received: int = 0  # LLM answers received over HTTP (all in the cache)
 
     @property
     def failed(self) -> bool:
@@ -173,6 +176,8 @@ def execute(
         artifacts.write_compiled(project, compiled.values())
     _Execution(project, con, request, reporter, results).run(order, compiled)
     results.llm = con.session.llm.summary()
+    results.answers_received = con.session.llm.answers_received()
+    results.interrupted = interrupts.stop_reason()
     results.elapsed = time.perf_counter() - started
     return results
 
@@ -257,6 +262,8 @@ class _Execution:
         total = len(order)
         for index, uid in enumerate(order, 1):
             node = self.graph.nodes[uid]
+            if interrupts.stop_reason() is not None:
+                break  # SIGINT/SIGTERM: no further node
             if self.reporter:
                 self.reporter.node_started(index, total, node)
             if uid in self.blocked:
@@ -270,6 +277,9 @@ class _Execution:
                 result = self._run_model(node, compiled[uid])
             else:
                 result = self._run_test(node, compiled[uid])
+            reason = interrupts.stop_reason()
+            if reason is not None and result.status == "error":  # stopped by the interrupt
+                result.status, result.message, result.error = "skipped", f"interrupted ({reason})", None
             self.results.results.append(result)
             if result.status in ("error", "fail") or isinstance(result.error, LLMNotConfigured):
                 self._block_after(node, "was skipped" if result.status == "skipped" else "failed")

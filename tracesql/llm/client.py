@@ -162,6 +162,10 @@ class BudgetReached(CallFailed):
     """A call refused because the run's budget (max calls or tokens) is spent."""
 
 
+class Interrupted(CallFailed):
+    """A call not sent (or cut short) because the run was interrupted (SIGINT, SIGTERM)."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """What a 200 response said (fields that are not what they should be are None)."""

@@ -21,12 +21,12 @@ from tracesql.errors import LLMError, TracesqlError
 from tracesql.llm.budget import Budget
 from tracesql.llm.cache import CachedResponse, LLMStore
 from tracesql.llm.calls import CallRecord
-from tracesql.llm.client import Attempt, BudgetReached, CallFailed, ChatRequest
+from tracesql.llm.client import Attempt, BudgetReached, CallFailed, ChatRequest, Interrupted
 from tracesql.llm.config import LLMSettings
 from tracesql.llm.jobs import NO_CONTENT, Job, Target, answer_value, full_answer, parse_response
 from tracesql.llm.lanes import Lanes
 from tracesql.llm.progress import ProgressTracker
-from tracesql.llm.stats import BUDGET, FAILED, RunStats
+from tracesql.llm.stats import BUDGET, FAILED, INTERRUPTED, RunStats
 from tracesql.llm.structured import OutputSchema
 
 
@@ -80,6 +80,11 @@ class Fetcher:
             )
         except CallFailed as exc:
             return self._no_value(job, project_model, exc)
+        except asyncio.CancelledError:  # in flight when the interrupt's grace ran out
+            message = "interrupted while in flight: cancelled"
+            self._log([self.stats.outcome_record(job.target, job.request, message, project_model)])
+            self._no_value(job, project_model, Interrupted(message, logged=True))
+            raise
         except TracesqlError as exc:
             return exc  # the store or the configuration: the query stops (run_batch raises it)
         except Exception as exc:  # a bug or an odd answer costs this value, never the query
@@ -92,9 +97,15 @@ class Fetcher:
     def _no_value(self, job: Job, project_model: str | None, exc: CallFailed) -> str | None | TracesqlError:
         """Count a value left NULL; its SQL value (llm_response: the error), or the error
         that stops the query when failures are fatal."""
-        why = BUDGET if isinstance(exc, BudgetReached) else FAILED
+        why = (
+            BUDGET
+            if isinstance(exc, BudgetReached)
+            else INTERRUPTED
+            if isinstance(exc, Interrupted)
+            else FAILED
+        )
         self.stats.gave_no_value(job.target, project_model, why, exc.message)
-        self.progress.done(project_model, job.target.alias, error=True)
+        self.progress.done(project_model, job.target.alias, error=why == FAILED)
         if self.fail_fast and why == FAILED:
             return LLMError(f"LLM call to '{job.target.alias}' failed: {exc.message}", model=project_model)
         return full_answer(job, None, error=exc.message) if job.full else None
@@ -175,7 +186,7 @@ class Fetcher:
             if not exc.logged:
                 self._log([self.stats.outcome_record(target, request, exc.message, project_model)])
                 exc.logged = True
-            if not isinstance(exc, BudgetReached):
+            if not isinstance(exc, BudgetReached | Interrupted):
                 self._failed[key] = exc.message
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody shared it

@@ -15,6 +15,8 @@ UNREACHABLE_LIMIT times in a row.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import random
 import threading
 import time
@@ -31,6 +33,7 @@ from tracesql.llm.client import (
     BudgetReached,
     CallFailed,
     ChatRequest,
+    Interrupted,
     error_message,
     load_openai,
     make_client,
@@ -40,6 +43,7 @@ from tracesql.llm.client import (
     retry_after,
 )
 from tracesql.llm.config import LLMSettings
+from tracesql.llm.interrupts import GRACE_SECONDS
 from tracesql.llm.jobs import Target
 
 Result = TypeVar("Result")
@@ -50,6 +54,23 @@ STOPPING_STATUS = {
     403: "check its API key",
     404: "check the model name and base_url",
 }
+
+
+@dataclass
+class StopState:
+    """Whether the run was interrupted; wakes the requests sleeping out a backoff."""
+
+    reason: str | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise Interrupted(f"interrupted ({self.reason}) before it was sent")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, unless the run is interrupted meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
 
 
 @dataclass
@@ -66,13 +87,15 @@ class ModelLane:
     target: Target
     client: Any  # openai.OpenAI
     settings: LLMSettings
+    stop: StopState
     secrets: tuple[str, ...] = ()
     format_mode: str = "json_schema"
     semaphore: asyncio.Semaphore = field(init=False)
     pool: ThreadPoolExecutor = field(init=False)
     unreachable_in_a_row: int = field(default=0, init=False)
     stopped: str | None = field(default=None, init=False)  # why no more requests are sent
-    posting: int = field(default=0, init=False)  # HTTP attempts running on the pool now
+    posting: int = field(default=0, init=False)  # HTTP attempts running on the pool's threads now
+    _posting_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         model = self.target.model
@@ -108,6 +131,7 @@ class ModelLane:
             mode = self.format_mode if request.schema else None
             body = request_body(model, request, mode)
             async with self.semaphore:
+                self.stop.check()  # nothing new starts once the run is interrupted
                 if self.stopped is not None:
                     raise CallFailed(self.stopped)
                 if admit is not None:
@@ -119,11 +143,10 @@ class ModelLane:
                     if timeout <= 0:
                         raise BudgetReached("budget reached: the run's deadline")
                 started = time.perf_counter()
-                self.posting += 1
                 try:
                     completion = await loop.run_in_executor(
                         self.pool,
-                        post_chat,
+                        self._post,
                         self.client,
                         body,
                         timeout,
@@ -147,7 +170,7 @@ class ModelLane:
                         )
                         continue
                     if status in STOPPING_STATUS:
-                        error = self.stop(f"answered {error}; {STOPPING_STATUS[status]}")
+                        error = self.halt(f"answered {error}; {STOPPING_STATUS[status]}")
                     retryable = status in RETRYABLE_STATUS or status >= 500
                     delay = self.delay(retries, retry_after(exc.response.headers)) if retryable else None
                 except openai.APITimeoutError:
@@ -162,7 +185,7 @@ class ModelLane:
                     delay = self.delay(retries, None)
                     self.unreachable_in_a_row += 1
                     if self.unreachable_in_a_row >= UNREACHABLE_LIMIT:
-                        self.stop(
+                        self.halt(
                             f"is unreachable: {UNREACHABLE_LIMIT} connection failures in a row "
                             f"({self.target.provider.base_url})"
                         )
@@ -184,8 +207,6 @@ class ModelLane:
                         completion.output_tokens,
                         completion.reasoning,
                     )
-                finally:
-                    self.posting -= 1
             late = deadline is not None and delay is not None and time.monotonic() + delay > deadline
             if delay is None or retries >= self.settings.max_retries or late:
                 if retries:
@@ -194,9 +215,20 @@ class ModelLane:
                 raise CallFailed(error, status, logged=True)
             report(Attempt(number, status, _ms(started), error=error, retry_in=delay))
             retries += 1
-            await asyncio.sleep(delay)  # holds no slot: the other requests keep the lane busy
+            await self.stop.sleep(delay)  # holds no slot: the other requests keep the lane busy
 
-    def stop(self, why: str) -> str:
+    def _post(self, client: Any, body: dict[str, Any], timeout: float, idempotency_key: str) -> Any:
+        """post_chat on a pool thread, counted while it runs (an attempt whose coroutine was
+        cancelled by an interrupt may still be running here)."""
+        with self._posting_lock:
+            self.posting += 1
+        try:
+            return post_chat(client, body, timeout, idempotency_key)
+        finally:
+            with self._posting_lock:
+                self.posting -= 1
+
+    def halt(self, why: str) -> str:
         """No more requests to this alias in this run; the message of those refused."""
         if self.stopped is None:
             t = self.target
@@ -230,14 +262,43 @@ class ModelLane:
 class Lanes:
     def __init__(self, settings: LLMSettings) -> None:
         self.settings = settings
+        self.stop = StopState()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lanes: dict[str, ModelLane] = {}
+        self._running: set[concurrent.futures.Future[Any]] = set()
 
     def run(self, coroutine: Coroutine[Any, Any, Result]) -> Result:
-        """Run a coroutine on the loop and wait for its result (from DuckDB's thread)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop()).result()
+        """Run a coroutine on the loop and wait for its result (from DuckDB's thread);
+        concurrent.futures.CancelledError when an interrupt cancelled it."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+        with self._lock:
+            self._running.add(future)
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                self._running.discard(future)
+
+    def interrupt(self, reason: str) -> None:
+        """No new request starts; sleeping retries wake up and give up; the requests in
+        flight may finish for GRACE_SECONDS, then what is still running is cancelled."""
+        self.stop.reason = self.stop.reason or reason
+        with self._lock:
+            loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._interrupt_on_loop, loop)
+
+    def _interrupt_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stop.wake.set()
+        loop.call_later(GRACE_SECONDS, self._cancel_running)
+
+    def _cancel_running(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        for future in running:
+            future.cancel()
 
     def lane(self, target: Target) -> ModelLane:
         """The lane of an alias (called on the loop, so never twice at once)."""
@@ -248,7 +309,7 @@ class Lanes:
                 client, secrets = make_client(target.provider_name, target.provider)
             else:
                 client, secrets = sibling.client, sibling.secrets
-            lane = ModelLane(target, client, self.settings, secrets)
+            lane = ModelLane(target, client, self.settings, self.stop, secrets)
             self._lanes[target.alias] = lane
         return lane
 
@@ -267,6 +328,8 @@ class Lanes:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
+            with contextlib.suppress(Exception):  # tasks an interrupt cancelled finish unwinding
+                asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(timeout=5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
@@ -275,6 +338,15 @@ class Lanes:
             lane.close()
         for client in {id(lane.client): lane.client for lane in lanes}.values():
             client.close()
+
+
+async def _cancel_tasks() -> None:
+    """Cancel the loop's other tasks and let them unwind (their outcome rows logged)."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=2)
 
 
 def _ms(started: float) -> float:

@@ -12,6 +12,7 @@ run counts what it would send instead (budget.py).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from tracesql.errors import LLMNotConfigured, TracesqlError
+from tracesql.errors import LLMNotConfigured, RunInterrupted, TracesqlError
 from tracesql.llm.budget import Budget, DryRunEstimate
 from tracesql.llm.cache import LLMStore, cache_path, log_path
 from tracesql.llm.calls import CallRecord, sync_llm_calls
@@ -90,6 +91,16 @@ class LLMRuntime:
 
     def summary(self) -> list[dict[str, Any]]:
         return self.stats.summary()
+
+    def interrupt(self, reason: str) -> None:
+        """SIGINT or SIGTERM (interrupts.py): no new request starts; those in flight may
+        finish for a few seconds, then are cancelled; the query in progress then fails
+        with RunInterrupted."""
+        self.lanes.interrupt(reason)
+
+    def answers_received(self) -> int:
+        """Answers received over HTTP in this connection: each is in the cache."""
+        return self.stats.answers()
 
     def tally(self, project_model: str | None) -> ModelTally:
         """What the LLM values of a tracesql model came to in this run."""
@@ -207,6 +218,7 @@ class LLMRuntime:
             raise
 
     def _run_batch(self, columns: list[list[Any]]) -> list[str | None]:
+        self._check_interrupted()
         kinds, prompt_col, specs, variables, aliases, systems, temperatures, top_ps, max_tokens = columns
         results: list[str | None] = [None] * len(prompt_col)
         jobs = [
@@ -237,7 +249,11 @@ class LLMRuntime:
             self._count_dry_run(pending, results)
             return results
         if pending:
-            outcomes = self.lanes.run(self.fetcher.complete_all(pending, self.project_model))
+            try:
+                outcomes = self.lanes.run(self.fetcher.complete_all(pending, self.project_model))
+            except concurrent.futures.CancelledError:
+                outcomes = []  # cancelled by the interrupt, raised below
+            self._check_interrupted()
             failure = None
             for job, outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -247,6 +263,18 @@ class LLMRuntime:
             if failure is not None:
                 raise failure
         return results
+
+    def _check_interrupted(self) -> None:
+        """The query stops once the run is interrupted (no value of this chunk is kept:
+        its answers are in the cache, and the next run finds them there)."""
+        reason = self.lanes.stop.reason
+        if reason is not None:
+            received = self.answers_received()
+            raise RunInterrupted(
+                f"interrupted ({reason}): no LLM request was started after it; {received} "
+                f"answer{'s' * (received != 1)} received are in the cache",
+                reason=reason,
+            )
 
     def _serve_from_cache(self, jobs: list[Job], results: list[str | None]) -> list[Job]:
         """Fill results from the cache; the jobs still needing the network. A stored answer

@@ -60,6 +60,7 @@ class ModelStats:
     latency_ms_total: float = 0.0
     interrupted: int = 0  # values left NULL because the run was interrupted
     first_error: str | None = None  # the first error of a value left NULL (redacted)
+    answers: int = 0  # answers received over HTTP (each in the cache the moment it arrived)
 
     def cost(self, input_tokens: int, output_tokens: int) -> float | None:
         if self.input_price is None and self.output_price is None:
@@ -121,6 +122,11 @@ class RunStats:
         with self._lock:
             return [stats.as_dict(self.dry_run) for stats in self._models.values()]
 
+    def answers(self) -> int:
+        """Answers received over HTTP in this run, every alias."""
+        with self._lock:
+            return sum(stats.answers for stats in self._models.values())
+
     def tally(self, project_model: str | None) -> ModelTally:
         """What the LLM values of a tracesql model came to (so far) in this run."""
         with self._lock:
@@ -148,6 +154,7 @@ class RunStats:
         with self._lock:
             stats = self._models[target.alias]
             stats.attempts += 1
+            stats.answers += 1
             stats.latency_ms_total += attempt.latency_ms
             stats.input_tokens += attempt.input_tokens or 0
             stats.output_tokens += attempt.output_tokens or 0
