@@ -54,6 +54,17 @@ JSON_SOURCE = "an object-valued source stays JSON, not Python repr (test_object_
 _SUB = "subagents/2026/01/05/rollout-2026-01-05T10-00-"
 _MODERN = "modern/2026/03/10/rollout-2026-03-10T09-00-00-modern-0001.jsonl"
 _LEGACY = "legacy/rollout-2025-08-20T13-20-47-0c27a914.jsonl"
+LEGACY_FIELDS = (
+    "trace_id",
+    "root_session_id",
+    "git_branch",
+    "messages",
+    "message_count",
+    "tool_call_count",
+    "final_assistant_message",
+    "source_meta.record_types",
+    "source_meta.response_item_types",
+)
 _LEGACY_ENV = "fidelity/rollout-2025-07-02T09-12-01-5b1e77aa.jsonl"
 ENV_CWD = (
     "a legacy rollout's cwd is in its environment context (test_codex_legacy_rollout_takes_its_cwd_from...)"
@@ -79,34 +90,8 @@ FIXTURE_DEVIATIONS = {
     (_MODERN, "message_count"): BUILTIN,
     (_MODERN, "tool_call_count"): BUILTIN,
     (_MODERN, "git_branch"): "git_branch comes from session_meta.git.branch (test_modern_rollout)",
-    **{
-        (_LEGACY, field): LEGACY
-        for field in (
-            "trace_id",
-            "root_session_id",
-            "git_branch",
-            "messages",
-            "message_count",
-            "tool_call_count",
-            "final_assistant_message",
-            "source_meta.record_types",
-            "source_meta.response_item_types",
-        )
-    },
-    **{
-        (_LEGACY_ENV, field): LEGACY
-        for field in (
-            "trace_id",
-            "root_session_id",
-            "git_branch",
-            "messages",
-            "message_count",
-            "tool_call_count",
-            "final_assistant_message",
-            "source_meta.record_types",
-            "source_meta.response_item_types",
-        )
-    },
+    **{(_LEGACY, field): LEGACY for field in LEGACY_FIELDS},
+    **{(_LEGACY_ENV, field): LEGACY for field in LEGACY_FIELDS},
     (_LEGACY_ENV, "cwd"): ENV_CWD,
     (_LEGACY_ENV, "project_path"): ENV_CWD,
     ("fidelity/rollout-2025-08-05T14-00-00-flat0001.jsonl", "messages"): TEXT,

@@ -25,6 +25,7 @@ import duckdb
 
 from tracesql.errors import ExecutionError
 from tracesql.project.nodes import Model, Relation
+from tracesql.readers.scan import contiguous
 
 if TYPE_CHECKING:
     from tracesql.readers.sql import ScanStore
@@ -154,15 +155,7 @@ def _manifest(con: duckdb.DuckDBPyConnection, files: Relation) -> dict[str, str]
 
 def _groups(parts: list[str]) -> list[list[str]]:
     """Consecutive Parquet parts, about PIECE_BYTES each."""
-    groups: list[list[str]] = [[]]
-    size = 0
-    for part in parts:
-        if size >= PIECE_BYTES and groups[-1]:
-            groups.append([])
-            size = 0
-        groups[-1].append(part)
-        size += os.path.getsize(part)
-    return [g for g in groups if g]
+    return contiguous(parts, os.path.getsize, PIECE_BYTES)
 
 
 def _check_source_path(con: duckdb.DuckDBPyConnection, piece: Relation, model: Model) -> None:

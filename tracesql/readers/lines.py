@@ -158,15 +158,9 @@ def iter_lines(
                     pending += view[start:end]
             elif end - start > max_line:
                 over, over_head = end - start, bytes(view[start : start + HEAD])
-            if newline < 0:
-                if cut:  # a NUL run cuts the line here: what came before is a line of its own
-                    if over:
-                        junk.long_line(lineno[0], over, over_head)
-                        over = 0
-                    elif pending:
-                        yield lineno[0], bytes(pending), False
-                        pending.clear()
+            if newline < 0 and not cut:
                 break
+            # the line ends here (or, at a NUL run, the text before it is a line of its own)
             if over:
                 junk.long_line(lineno[0], over, over_head)
                 over = 0
@@ -175,6 +169,8 @@ def iter_lines(
                 pending.clear()
             elif newline > start:
                 yield lineno[0], view[start:newline], False
+            if newline < 0:
+                break
             lineno[0] += 1
             start = newline + 1
     if over:

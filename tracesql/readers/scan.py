@@ -18,7 +18,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,6 +35,7 @@ from tracesql.readers.options import ReadOptions
 from tracesql.readers.registry import get_reader
 from tracesql.readers.schema import TRACE_SCHEMA, conform_row
 
+T = TypeVar("T")
 BATCH_BYTES = 8 * 1024 * 1024  # most source bytes in one batch (one Parquet part)
 
 
@@ -304,15 +307,20 @@ def make_batches(files: list[FoundFile], workers: int) -> list[list[FoundFile]]:
     """Contiguous batches, small enough to balance `workers` processes, big enough to be cheap."""
     total = sum(f.size for f in files)
     target = min(BATCH_BYTES, max(4 << 20, total // (workers * 4) + 1))
-    batches: list[list[FoundFile]] = [[]]
-    size = 0
-    for f in files:
-        if size >= target and batches[-1]:
-            batches.append([])
-            size = 0
-        batches[-1].append(f)
-        size += f.size
-    return [b for b in batches if b]
+    return contiguous(files, lambda f: f.size, target)
+
+
+def contiguous(items: list[T], size: Callable[[T], int], target: int) -> list[list[T]]:
+    """`items` in order, cut into runs of about `target` (each run at least one item)."""
+    runs: list[list[T]] = [[]]
+    total = 0
+    for item in items:
+        if total >= target and runs[-1]:
+            runs.append([])
+            total = 0
+        runs[-1].append(item)
+        total += size(item)
+    return [r for r in runs if r]
 
 
 def iter_sequential(job: BatchJob, files: list[FoundFile], limit: int | None):
