@@ -613,6 +613,38 @@ def export(
 
 
 @main.command()
+@click.argument("model")
+@project_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write (default: target/reports/MODEL.html).",
+)
+@handle_errors
+def report(
+    model: str,
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    output: str | None,
+) -> None:
+    """Write a self-contained HTML report of a built dataset and print its headline numbers.
+
+    Rows by source, the judge's score distributions, the keep rate and why rows were
+    dropped, LLM tokens and cost per model alias, the slowest and most expensive traces and
+    sample records; which columns are what is declared in the model's YAML (meta: dataset:)."""
+    from tracesql.commands.report import write_report
+
+    project = load_required(project_dir, profiles_dir, target, vars_text)
+    path, data = write_report(project, model, output)
+    console.table(["", model], data.headline(), cell_width=400, footer=False)
+    console.line(f"Report: {path}")
+
+
+@main.command()
 @project_options
 @handle_errors
 def debug(
