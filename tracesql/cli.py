@@ -636,7 +636,7 @@ def report(
     Rows by source, the judge's score distributions, the keep rate and why rows were
     dropped, LLM tokens and cost per model alias, the slowest and most expensive traces and
     sample records; which columns are what is declared in the model's YAML (meta: dataset:)."""
-    from tracesql.commands.report import write_report
+    from tracesql.commands.report_html import write_report
 
     project = load_required(project_dir, profiles_dir, target, vars_text)
     path, data = write_report(project, model, output)

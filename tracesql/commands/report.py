@@ -1,7 +1,7 @@
 """`tracesql report MODEL`: what a built dataset holds, as numbers computed in SQL.
 
-    data = report_data(project, "sft_dataset")       # a ReportData; every number from one query
-    path = write_report(project, "sft_dataset")      # target/reports/sft_dataset.html (report_html.py)
+    data = report_data(project, "sft_dataset")       # a ReportData; every number from SQL
+    path, data = write_report(project, "sft_dataset")  # report_html.py: target/reports/sft_dataset.html
 
 Which columns are scores, the keep flag, the drop reason, the source... is declared in the
 model's YAML, `meta: {dataset: {...}}` (commands/datasets.py). What the LLM steps cost is
@@ -13,7 +13,6 @@ while building the model or its ancestors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tracesql.commands.datasets import DatasetColumns
@@ -258,14 +257,3 @@ def _rows(con: Connection, sql: str) -> list[tuple[Any, ...]]:
 def _dicts(con: Connection, sql: str) -> list[dict[str, Any]]:
     relation = con.sql(sql)
     return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-
-
-def write_report(project: Project, model: str, output: str | None = None) -> tuple[Path, ReportData]:
-    """Write the HTML report (default target/reports/MODEL.html); the path and its numbers."""
-    from tracesql.commands.report_html import render
-
-    data = report_data(project, model)
-    path = Path(output or project.target_dir / "reports" / f"{model}.html")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data, project.profile.name), encoding="utf-8")
-    return path, data

@@ -10,11 +10,13 @@ ReportData is embedded as JSON in `<script type="application/json" id="report-da
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from tracesql.commands.report import ReportData
+from tracesql.commands.report import ReportData, report_data
+from tracesql.project.project import Project
 from tracesql.rows import json_default
 from tracesql.version import __version__
 
@@ -252,3 +254,12 @@ def _text(value: Any) -> str:
     if isinstance(value, str) or value is None:
         return "NULL" if value is None else value
     return orjson.dumps(value, default=json_default, option=orjson.OPT_INDENT_2).decode()
+
+
+def write_report(project: Project, model: str, output: str | None = None) -> tuple[Path, ReportData]:
+    """Write the HTML report (default target/reports/MODEL.html); the path and its numbers."""
+    data = report_data(project, model)
+    path = Path(output or project.target_dir / "reports" / f"{model}.html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(data, project.profile.name), encoding="utf-8")
+    return path, data
