@@ -29,19 +29,11 @@ import pyarrow.parquet as pq
 
 from tracesql.readers.base import Diagnostic
 from tracesql.readers.discover import FoundFile
+from tracesql.readers.files import fingerprint
 from tracesql.readers.schema import TRACE_SCHEMA
 
 STALE_SECONDS = 30 * 86400
 META_KEY = b"tracesql"
-
-
-def fingerprint(path: str) -> str | None:
-    """What says a file changed: size, mtime_ns, inode, ctime_ns (None: it does not exist)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def file_key(reader: str, version: int, options: tuple, f: FoundFile) -> str:

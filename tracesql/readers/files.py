@@ -223,5 +223,14 @@ class _Limited:
         self.closed = True
 
 
+def fingerprint(path: str) -> str | None:
+    """What says a file changed: size, mtime_ns, inode, ctime_ns (None: it does not exist)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+
+
 def describe(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -17,7 +17,7 @@ Defaults (README, "Resource limits"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tracesql.errors import ReaderError
@@ -63,3 +63,18 @@ def read_options(
         max_diagnostics=DEFAULT_MAX_DIAGNOSTICS if max_diagnostics is None else int(max_diagnostics),
         off_path_warning=DEFAULT_OFF_PATH_WARNING if off_path_warning is None else float(off_path_warning),
     )
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    source_kind: str
+    path: str | None = None
+    file_pattern: str | None = None
+    recursive: bool = True
+    max_traces: int | None = None
+    shuffle: bool = False
+    seed: int = 0
+    partition_index: int | None = None
+    partition_count: int | None = None
+    strict: bool = False
+    read: ReadOptions = field(default_factory=ReadOptions)

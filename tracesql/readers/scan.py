@@ -28,30 +28,15 @@ import pyarrow.parquet as pq
 from tracesql.errors import ReaderError
 from tracesql.readers import parallel
 from tracesql.readers.base import Diagnostic, ReadContext, TraceReader, prepare_safely, shown_path
-from tracesql.readers.cache import ParseCache, file_key, fingerprint
+from tracesql.readers.cache import ParseCache, file_key
 from tracesql.readers.discover import FoundFile, discover
-from tracesql.readers.files import plain_name
-from tracesql.readers.options import ReadOptions
+from tracesql.readers.files import fingerprint, plain_name
+from tracesql.readers.options import ReadOptions, ScanOptions
 from tracesql.readers.registry import get_reader
 from tracesql.readers.schema import TRACE_SCHEMA, conform_row
 
 T = TypeVar("T")
 BATCH_BYTES = 8 * 1024 * 1024  # most source bytes in one batch (one Parquet part)
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    source_kind: str
-    path: str | None = None
-    file_pattern: str | None = None
-    recursive: bool = True
-    max_traces: int | None = None
-    shuffle: bool = False
-    seed: int = 0
-    partition_index: int | None = None
-    partition_count: int | None = None
-    strict: bool = False
-    read: ReadOptions = field(default_factory=ReadOptions)
 
 
 @dataclass

@@ -19,10 +19,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 try:  # DuckDB 2.0
     from duckdb.func import SPECIAL
@@ -31,13 +30,13 @@ except ImportError:  # pragma: no cover - DuckDB 1.x
 
 from tracesql.errors import TracesqlError
 from tracesql.readers.base import Diagnostic
-from tracesql.readers.cache import ParseCache, fingerprint
-from tracesql.readers.options import read_options
+from tracesql.readers.files import fingerprint
+from tracesql.readers.options import ScanOptions, read_options
 from tracesql.readers.registry import READERS, get_reader
-from tracesql.readers.scan import ScanOptions, ScanResult, plan, run_scan, write_part
-from tracesql.readers.schema import TRACE_SCHEMA
 from tracesql.readers.storage import SPILL_PREFIX, private_folder, readers_folder, remove_stale_spills
-from tracesql.secrets.columns import redact_arrow
+
+if TYPE_CHECKING:
+    from tracesql.readers.scan import ScanResult
 
 SCAN_UDF = "__tracesql_scan"
 DIAG_UDF = "__tracesql_diagnostics"
@@ -92,12 +91,16 @@ class ScanStore:
     def parse_cache_dir(self) -> str | None:
         """The parse cache's folder (made and pruned at the first read), or None without a project."""
         if self.cache_dir is not None and not self._cache_ready:
+            from tracesql.readers.cache import ParseCache  # (pyarrow: loaded at the first read)
+
             private_folder(self.cache_dir)
             ParseCache(self.cache_dir).prune()
             self._cache_ready = True
         return self.cache_dir
 
     def scan(self, opts: ScanOptions, redact: bool = False) -> ScanResult:
+        from tracesql.readers.scan import plan, run_scan  # (pyarrow: loaded at the first read)
+
         planned = self._plans.get(opts) or plan(opts)
         if self._results is not None:  # the folder is walked once per incremental build
             self._plans[opts] = planned
@@ -140,6 +143,9 @@ class ScanStore:
         return replace(result, files=files or [self._empty()])
 
     def _empty(self) -> str:
+        from tracesql.readers.scan import write_part
+        from tracesql.readers.schema import TRACE_SCHEMA
+
         path = os.path.join(self.dir, "empty.parquet")
         return path if os.path.exists(path) else write_part(TRACE_SCHEMA.empty_table(), path)
 
@@ -174,6 +180,11 @@ def _remove(folders: list[str]) -> None:
 
 def redact_spill_files(paths: list[str]) -> None:
     """`redact := true`: rewrite a scan's Parquet files with every credential redacted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracesql.secrets.columns import redact_arrow
+
     for path in paths:
         table = pq.read_table(path)
         columns = [redact_arrow(column) for column in table.columns]
