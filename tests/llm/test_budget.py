@@ -13,7 +13,8 @@ def test_dry_run_counts_cache_misses_and_makes_no_request(server, session, tmp_p
     rows = dry.rows("SELECT i, llm('row ' || i) FROM range(5) t(i) ORDER BY i")
     assert len(server.requests) == 2  # nothing sent
     assert rows[:2] == [(0, "echo: row 0"), (1, "echo: row 1")]  # hits still answer
-    assert [r[1] for r in rows[2:]] == ["", "", ""]  # placeholders stand in for the misses
+    placeholders = [r[1] for r in rows[2:]]  # stand in for the misses, one per request
+    assert all(p.startswith("(dry run: not asked, ") for p in placeholders) and len(set(placeholders)) == 3
     stats = dry.runtime.summary()[0]
     assert (stats["would_call"], stats["cache_hits"], stats["calls"]) == (3, 2, 0)
     assert stats["est_input_tokens"] > 0
@@ -27,8 +28,10 @@ def test_dry_run_counts_the_later_steps_of_a_chain(server, session):
         "CREATE TABLE d AS SELECT i, llm_struct('digest ' || i, "
         "'STRUCT(goal VARCHAR, value ENUM(''high'', ''low''), tags VARCHAR[])') AS digest FROM range(4) t(i)"
     )
-    assert dry.rows("SELECT DISTINCT digest FROM d") == [({"goal": "", "value": "high", "tags": []},)]
-    dry.rows("SELECT llm('Write an instruction for: ' || digest.goal || i) FROM d")
+    digests = dry.rows("SELECT digest FROM d")
+    assert {(d["value"], len(d["tags"])) for (d,) in digests} == {("high", 0)}  # the simplest valid...
+    assert len({d["goal"] for (d,) in digests}) == 4  # ...with a text of its own, as real answers have
+    dry.rows("SELECT llm('Write an instruction for: ' || digest.goal) FROM d")  # distinct per row
     assert dry.runtime.summary()[0]["would_call"] == 8
     assert server.requests == []
 
@@ -46,8 +49,9 @@ def test_dry_run_estimates_cost_when_prices_are_set(server, session):
     )
     dry.rows("SELECT llm('x' || i) FROM range(10) t(i)")
     stats = dry.runtime.summary()[0]
-    assert stats["est_output_tokens"] == 1000  # max_tokens per call when nothing is known yet
-    expected = (stats["est_input_tokens"] * 1.0 + 1000 * 10.0) / 1e6
+    # nothing in the call log yet: a quarter of the input, at least 16, at most max_tokens
+    assert stats["est_output_tokens"] == 10 * 16
+    expected = (stats["est_input_tokens"] * 1.0 + 160 * 10.0) / 1e6
     assert abs(stats["est_cost_usd"] - expected) < 1e-12
 
 
@@ -66,12 +70,26 @@ def test_max_calls_stops_new_calls_and_keeps_the_rest(server, session):
     assert (stats["calls"], stats["budget_skipped"], stats["errors"]) == (3, 3, 0)
 
 
-def test_max_tokens_budget(server, session):
+def test_max_tokens_budget_is_not_overshot_by_the_requests_in_flight(server, session):
+    """Each request reserves its estimate (here 5 in + 16 out) when it starts: 8 in flight
+    at once cannot all start against a budget of 100 (server-side: tokens it answered)."""
     server.default = lambda request: Reply.text("ok", usage=(10, 10))
-    s = session(max_tokens=50, models={"m": {"max_parallel_requests": 1}})
-    s.rows("SELECT llm('row ' || i) FROM range(6) t(i)")
-    assert len(server.requests) == 3  # 20, 40, 60 tokens: the third crosses the budget
-    assert s.runtime.summary()[0]["input_tokens"] == 30
+    server.latency = 0.05
+    s = session(max_tokens=100, models={"m": {"max_parallel_requests": 8}})
+    s.rows("SELECT llm('row ' || i) FROM range(40) t(i)")
+    assert 4 <= len(server.requests) and 20 * len(server.requests) <= 100
+    stats = s.runtime.summary()[0]
+    assert stats["input_tokens"] + stats["output_tokens"] <= 100
+    assert stats["budget_skipped"] == 40 - len(server.requests)
+
+
+def test_dry_run_output_tokens_come_from_the_call_log(server, session, tmp_path):
+    server.default = lambda request: Reply.text("ok", usage=(10, 7))
+    cache = tmp_path / "c.sqlite"
+    session(cache=cache).rows("SELECT llm('row ' || i) FROM range(3) t(i)")
+    dry = session(cache=cache, dry_run=True)
+    dry.rows("SELECT llm('new row ' || i) FROM range(5) t(i)")
+    assert dry.runtime.summary()[0]["est_output_tokens"] == 5 * 7  # this model's answers so far
 
 
 def test_budget_applies_after_cache_hits(server, session, tmp_path):

@@ -176,3 +176,19 @@ def test_llm_calls_is_filled_from_the_call_log(server, tmp_path):
     assert by_model == {None: 1, "digests": 10, "sft": 10}
     assert sorted(finals) == [(1, False)] + [(1, True)] * 10  # the ad-hoc call was not asked again
     assert ids == (21, 21)
+
+
+def test_refresh_cache_asks_again_on_incremental_models(server, tmp_path):
+    root = tmp_path / "proj"
+    write_project(root, server.url)
+    (root / "models" / "digests.sql").write_text(
+        "{{ config(materialized='incremental', unique_key='trace_id') }}\n"
+        + (root / "models" / "digests.sql").read_text()
+        + "{% if is_incremental() %} WHERE trace_id NOT IN (SELECT trace_id FROM {{ this }}) {% endif %}\n"
+    )
+    assert cli(root, "run", "-s", "+digests").exit_code == 0
+    assert cli(root, "run", "-s", "+digests").exit_code == 0
+    assert len(server.requests) == 5  # the second run had nothing new to ask
+    refreshed = cli(root, "run", "-s", "+digests", "--refresh-cache")
+    assert refreshed.exit_code == 0, refreshed.output
+    assert len(server.requests) == 10  # every row asked again

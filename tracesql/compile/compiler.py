@@ -29,6 +29,7 @@ from tracesql.compile.literals import shield_literals
 from tracesql.compile.templating import env_var, var_function, var_literal_function
 from tracesql.errors import CompileError, GraphError
 from tracesql.llm.config import unknown_alias
+from tracesql.llm.names import CALLING_FUNCTIONS
 from tracesql.project.nodes import (
     MODEL_CONFIG_KEYS,
     DataTest,
@@ -78,10 +79,12 @@ class Compiler:
         relation_exists: Callable[[Relation], bool] = lambda relation: False,
         full_refresh: bool = False,
         row_limit: int | None = None,
+        refresh_llm: bool = False,
     ) -> None:
         self.project = project
         self.relation_exists = relation_exists
         self.full_refresh = full_refresh
+        self.refresh_llm = refresh_llm  # --refresh-cache: incremental models calling an LLM rebuild
         self.row_limit = row_limit
         self.run_started_at = datetime.now(UTC)
         self._compiled: dict[str, Compiled] = {}
@@ -106,7 +109,9 @@ class Compiler:
     def is_incremental(self, model: Model) -> bool:
         if model.materialized != "incremental":
             return False
-        if self.full_refresh and model.config.full_refresh is not False:
+        if model.config.full_refresh is not False and (
+            self.full_refresh or (self.refresh_llm and model.python_functions & set(CALLING_FUNCTIONS))
+        ):
             return False
         return self.relation_exists(model.relation)
 

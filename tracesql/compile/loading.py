@@ -275,7 +275,10 @@ def _project_globals(profile: Profile) -> dict[str, Any]:
         if model is None:
             return {"alias": alias}
         provider = profile.llm.providers.get(model.provider)
-        settings = model.model_dump(mode="json", exclude={"max_parallel_requests", "timeout"})
+        settings = model.model_dump(
+            mode="json",
+            exclude={"max_parallel_requests", "timeout", "requests_per_minute", "tokens_per_minute"},
+        )
         return {"alias": alias, **settings, "base_url": provider.base_url if provider else None}
 
     def fingerprint(*parts: Any) -> str:

@@ -238,7 +238,7 @@ class Console:
             keys += [k for k in ("truncated", "budget_skipped") if any(row.get(k) for row in used)]
             self.line()
             self.line("LLM calls (estimate, nothing was called):" if dry_run else "LLM calls:")
-            self.table(keys, [tuple(row.get(k) for k in keys) for row in used], footer=False)
+            self.table(keys, [tuple(_llm_cell(row, k) for k in keys) for row in used], footer=False)
         if dry_run:
             for row in rows:
                 if row.get("not_configured"):
@@ -331,3 +331,9 @@ class Console:
             self.line(f"first {shown} rows shown; more exist (raise --limit)")
         else:
             self.line(f"{shown} row{'s' if shown != 1 else ''}")
+
+
+def _llm_cell(row: dict[str, Any], key: str) -> Any:
+    """A cell of the LLM summary: a cost without prices for the alias says so."""
+    value = row.get(key)
+    return "price unknown" if value is None and key in ("cost_usd", "est_cost_usd") else value

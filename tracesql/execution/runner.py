@@ -168,6 +168,7 @@ def execute(
         relation_exists=_relation_exists(con.duckdb, scratch=request.in_scratch),
         full_refresh=request.full_refresh,
         row_limit=request.row_limit,
+        refresh_llm=request.run_options.cache_mode(project.profile.llm.settings) == "refresh",
     )
     compiled = compile_all(project, compiler, order)
     if reporter:

@@ -41,6 +41,8 @@ class ModelConfig(Strict):
     max_tokens: int | None = None
     timeout: float = 120.0  # seconds per HTTP attempt
     max_parallel_requests: int = Field(default=8, ge=1)
+    requests_per_minute: float | None = Field(default=None, gt=0)  # spaced evenly (free API tiers)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
     input_price_per_mtok: float | None = None  # USD per million input tokens, for cost estimates
     output_price_per_mtok: float | None = None

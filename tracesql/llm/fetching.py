@@ -54,9 +54,11 @@ class Fetcher:
         store: Callable[[], LLMStore],
         cache_mode: str,
         fail_fast: bool,
+        estimate: Callable[[ChatRequest, str | None], tuple[int, int]],
     ) -> None:
         self.settings, self.stats, self.budget, self.lanes = settings, stats, budget, lanes
         self.progress, self._store, self.cache_mode, self.fail_fast = progress, store, cache_mode, fail_fast
+        self._estimate = estimate  # (input, output) tokens a request will likely use
         self._inflight: dict[str, asyncio.Future[Fetched]] = {}
         self._failed: dict[str, str] = {}  # request key -> why it failed for good in this run
         self._fresh: set[str] = set()  # keys answered in this run (readable when refreshing)
@@ -207,19 +209,32 @@ class Fetcher:
         self, target: Target, request: ChatRequest, schema: OutputSchema | None, project_model: str | None
     ) -> Fetched:
         store = self._store()
+        lane = self.lanes.lane(target)
+        tokens = sum(self._estimate(request, project_model))
+        admitted = False
 
         def admit() -> None:
             """Called when a slot is free, before the first attempt: nothing is sent once a
             budget is spent or the store cannot keep the answer."""
+            nonlocal admitted
             store.check()
-            self.budget.admit()
+            self.budget.admit(tokens)
+            admitted = True
             self.stats.started(target)
 
         def report(attempt: Attempt) -> None:
             self.stats.failed_attempt(target, attempt)
             self._log([self.stats.attempt_record(target, request, attempt, project_model)])
 
-        attempt = await self.lanes.lane(target).send(request, report, admit, self.budget.deadline)
+        try:
+            attempt = await lane.send(request, report, admit, self.budget.deadline, tokens)
+        except BaseException:
+            if admitted:
+                self.budget.settle(tokens, 0)
+            raise
+        used = (attempt.input_tokens or 0) + (attempt.output_tokens or 0)
+        self.budget.settle(tokens, used)
+        lane.rate.correct(tokens, used)
         response = CachedResponse(
             request.key,
             target.alias,
@@ -237,7 +252,6 @@ class Fetcher:
         if attempt.finish_reason == "length":
             problem = "cut off at max_tokens (finish_reason: length)" + (f"; {problem}" if problem else "")
         attempt.error = problem
-        self.budget.spend((attempt.input_tokens or 0) + (attempt.output_tokens or 0))
         self.stats.answered(target, attempt)
         store.put(response, [])  # the answer now; its row when its value is decided
         self._fresh.add(request.key)

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tracesql.llm.budget import RateLimit
 from tracesql.llm.client import (
     FORMAT_FALLBACK,
     RETRYABLE_STATUS,
@@ -92,6 +93,7 @@ class ModelLane:
     format_mode: str = "json_schema"
     semaphore: asyncio.Semaphore = field(init=False)
     pool: ThreadPoolExecutor = field(init=False)
+    rate: RateLimit = field(init=False)
     unreachable_in_a_row: int = field(default=0, init=False)
     stopped: str | None = field(default=None, init=False)  # why no more requests are sent
     posting: int = field(default=0, init=False)  # HTTP attempts running on the pool's threads now
@@ -100,6 +102,7 @@ class ModelLane:
     def __post_init__(self) -> None:
         model = self.target.model
         self.semaphore = asyncio.Semaphore(model.max_parallel_requests)
+        self.rate = RateLimit(model.requests_per_minute, model.tokens_per_minute)
         self.pool = ThreadPoolExecutor(
             model.max_parallel_requests, thread_name_prefix=f"tracesql-llm-{self.alias}"
         )
@@ -116,11 +119,13 @@ class ModelLane:
         report: Callable[[Attempt], None],
         admit: Callable[[], None] | None = None,
         deadline: float | None = None,
+        tokens: int = 0,
     ) -> Attempt:
         """The successful attempt, after retries; raises CallFailed. `report` sees every failed
         attempt as it happens (the caller logs the successful one when it stores it);
         `admit` runs once a slot is free, before the first attempt, and may refuse the call
-        (budgets) by raising CallFailed. No attempt outlasts `deadline` (time.monotonic())."""
+        (budgets) by raising CallFailed. No attempt outlasts `deadline` (time.monotonic()).
+        Each attempt waits for the alias's rate limits (`tokens`: the request's estimate)."""
         openai = load_openai()
         loop = asyncio.get_running_loop()
         model = self.target.model
@@ -137,6 +142,9 @@ class ModelLane:
                 if admit is not None:
                     admit()
                     admit = None
+                while (wait := self.rate.wait(tokens)) > 0:  # requests_per_minute, tokens_per_minute
+                    await self.stop.sleep(wait)
+                    self.stop.check()
                 timeout = model.timeout
                 if deadline is not None and deadline - time.monotonic() < timeout:
                     timeout = deadline - time.monotonic()

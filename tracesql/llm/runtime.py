@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from tracesql.errors import LLMNotConfigured, RunInterrupted, TracesqlError
-from tracesql.llm.budget import Budget, DryRunEstimate
+from tracesql.llm.budget import Budget, DryRunEstimate, estimate_tokens
 from tracesql.llm.cache import LLMStore, cache_path, log_path
 from tracesql.llm.calls import CallRecord, sync_llm_calls
 from tracesql.llm.config import LLMConfig, RunOptions, api_key, config_from_env, resolve_model
@@ -75,6 +75,9 @@ class LLMRuntime:
             store=lambda: self.store,
             cache_mode=self.cache_mode,
             fail_fast=self.max_error_rate == "fail",
+            estimate=lambda request, project_model: estimate_tokens(
+                request, self.estimate.history(project_model, request.model.model)
+            ),
         )
 
     @property
@@ -302,13 +305,14 @@ class LLMRuntime:
         return pending
 
     def _count_dry_run(self, jobs: list[Job], results: list[str | None]) -> None:
-        """Count the calls a real run would make, and answer them with placeholders (empty
-        text, the simplest valid structure) so that later steps built on these values are
-        counted too."""
+        """Count the calls a real run would make, and answer them with placeholders (the
+        simplest valid structure, its text naming the request) so that later steps built on
+        these values are counted too, once per row as real answers would make them."""
         for job in jobs:
-            value = placeholder(job.schema.json_schema) if job.schema else ""
+            text = f"(dry run: not asked, {job.request.key[:12]})"
+            value = placeholder(job.schema.json_schema, text=text) if job.schema else text
             if job.full:
-                results[job.index] = full_answer(job, None, value=value, error="dry run: not called")
+                results[job.index] = full_answer(job, None, value=value)
             else:
                 results[job.index] = canonical(value) if job.schema else value
             self.progress.done(self.project_model, job.target.alias)

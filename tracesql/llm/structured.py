@@ -298,9 +298,11 @@ def parse_answer(text: str | None, schema: OutputSchema) -> tuple[Any, str | Non
     return value, None
 
 
-def placeholder(schema: dict, root: dict | None = None) -> Any:
-    """The simplest value valid for a schema (first enum value, zeros, empty strings, the
-    fewest items): what a dry run returns in place of an answer it did not ask for."""
+def placeholder(schema: dict, root: dict | None = None, text: str = "") -> Any:
+    """The simplest value valid for a schema (first enum value, zeros, `text` for strings,
+    the fewest items): what a dry run returns in place of an answer it did not ask for. A
+    `text` distinct per request makes the prompts built on it distinct, as real answers
+    would, so later steps are counted once per row."""
     root = schema if root is None else root
     schema = resolve(schema, root)
     if "enum" in schema:
@@ -309,20 +311,21 @@ def placeholder(schema: dict, root: dict | None = None) -> Any:
         return schema["const"]
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            return placeholder(schema[key][0], root)
+            return placeholder(schema[key][0], root, text)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return {k: placeholder(v, root) for k, v in (schema.get("properties") or {}).items()}
+        return {k: placeholder(v, root, text) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
-        return [placeholder(schema.get("items") or {}, root) for _ in range(schema.get("minItems", 0))]
+        return [placeholder(schema.get("items") or {}, root, text) for _ in range(schema.get("minItems", 0))]
     if kind in ("integer", "number"):
         return schema.get("minimum", 0)
     if kind == "boolean":
         return False
     if kind == "string":
-        return "" if not schema.get("minLength") else "x" * schema["minLength"]
+        value = text.ljust(schema.get("minLength", 0), "x")
+        return value[: schema["maxLength"]] if "maxLength" in schema else value
     return None
 
 
