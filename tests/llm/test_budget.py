@@ -77,7 +77,7 @@ def test_max_tokens_budget_is_not_overshot_by_the_requests_in_flight(server, ses
     server.latency = 0.05
     s = session(max_tokens=100, models={"m": {"max_parallel_requests": 8}})
     s.rows("SELECT llm('row ' || i) FROM range(40) t(i)")
-    assert 4 <= len(server.requests) and 20 * len(server.requests) <= 100
+    assert 4 <= len(server.requests) <= 5  # 20 tokens each: never past 100
     stats = s.runtime.summary()[0]
     assert stats["input_tokens"] + stats["output_tokens"] <= 100
     assert stats["budget_skipped"] == 40 - len(server.requests)
