@@ -92,3 +92,26 @@ def test_a_second_signal_exits_at_once(tmp_path):
         unfinished = [r for r in server.requests if r.finished is None]
     assert proc.returncode == -signal.SIGTERM  # killed by it: a shell reports 143
     assert len(unfinished) == PARALLEL  # it did not wait for the requests in flight
+
+
+def test_sigint_stops_an_ad_hoc_query(tmp_path):
+    with FakeLLMServer(latency=1.0) as server:
+        root = _project(tmp_path / "proj", server.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tracesql.cli", "query", "--project-dir", str(root)]
+            + ["SELECT count(llm('ad hoc ' || i)) FROM range(100) t(i)"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert server.wait_for_requests(PARALLEL, timeout=60)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        late = [r for r in server.requests if r.started > signalled]
+    assert proc.returncode == 130, output
+    assert late == []
+    assert "Interrupted (SIGINT): no LLM request was started after it" in output

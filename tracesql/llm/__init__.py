@@ -7,7 +7,8 @@
 - fetching.py    the network side: in-flight sharing, re-asks, the call-log row deciding each value
 - jobs.py        one row's request (resolved alias, rendered prompt, schema) and its value
 - lanes.py       the event loop thread and one lane per alias: retries, concurrency, stops
-- budget.py      max calls / max tokens, and the dry run's estimates
+- budget.py      max calls / tokens / deadline, the dry run's estimates, per-alias rate limits
+- interrupts.py  SIGINT/SIGTERM: stop spending in every open connection (the CLI installs it)
 - stats.py       per-alias totals and the call-log rows of a run
 - client.py      one HTTP attempt through the `openai` client (body, deadline, parsing)
 - cache.py       the persistent response cache and call log (two SQLite files)

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
+from tracesql.errors import RunInterrupted
+
 GRACE_SECONDS = 3.0  # requests in flight at the signal may finish this long, then are cancelled
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -101,6 +103,11 @@ def stop_on_signals() -> Iterator[None]:
         previous[sig] = signal.signal(sig, handle)
     try:
         yield
+    except Exception as exc:  # whatever the interrupted query raised (DuckDB's own error, say)
+        reason = stop_reason()
+        if reason is None or isinstance(exc, RunInterrupted):
+            raise
+        raise RunInterrupted(f"interrupted ({reason})", reason=reason) from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
