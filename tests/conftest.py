@@ -134,5 +134,27 @@ def invoke(root: Path, *args: str, env: dict | None = None) -> Result:
     return CliRunner().invoke(main, argv, env=env, catch_exceptions=True)
 
 
+def node_results(root: Path) -> list[dict]:
+    """target/run_results.json (dbt's shape) as one flat dict per node: name, resource_type,
+    status, rows (rows written, or a test's failing rows), message (the error, or the note)."""
+    import json
+
+    flat = []
+    for r in json.loads((root / "target" / "run_results.json").read_text())["results"]:
+        kind, _, name = r["unique_id"].split(".", 2)
+        response = r["adapter_response"]
+        flat.append(
+            {
+                "name": name,
+                "resource_type": kind,
+                "status": r["status"],
+                "rows": r["failures"] if kind == "test" else response.get("rows_affected"),
+                "message": r["message"] or response.get("_message", ""),
+                "materialized": response.get("code"),
+            }
+        )
+    return flat
+
+
 def error_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("Error: ")]

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import error_lines, invoke, seed_raw_source, write_files
+from tests.conftest import error_lines, invoke, node_results, seed_raw_source, write_files
 from tracesql import __version__
 from tracesql.cli import main
 
@@ -79,14 +79,13 @@ def test_run_builds_views_tables_and_incremental_then_plain_duckdb_opens_them(pr
     }
     assert db_rows(project, "SELECT sum(doubled) FROM stg_events") == [(90,)]  # the macro doubled ids 0..9
     assert db_rows(project, "SELECT kind, n FROM kinds ORDER BY kind") == [("a", 4), ("b", 3), ("c", 3)]
-    run_results = json.loads((project / "target/run_results.json").read_text())
-    assert run_results["success"] is True
-    by_name = {r["name"]: r for r in run_results["results"]}
+    by_name = {r["name"]: r for r in node_results(project)}
+    assert {r["status"] for r in by_name.values()} == {"success"}
     assert by_name["raw_events"]["rows"] == 10 and by_name["raw_events"]["status"] == "success"
     assert by_name["stg_events"]["materialized"] == "view"
     manifest = json.loads((project / "target/manifest.json").read_text())
-    assert manifest["nodes"]["model.kinds"]["depends_on"] == ["model.stg_events"]
-    assert manifest["nodes"]["model.kinds"]["tags"] == ["report"]
+    assert manifest["nodes"]["model.proj.kinds"]["depends_on"]["nodes"] == ["model.proj.stg_events"]
+    assert manifest["nodes"]["model.proj.kinds"]["tags"] == ["report"]
     assert (
         (project / "target/compiled/models/staging/stg_events.sql")
         .read_text()
@@ -101,7 +100,7 @@ def test_incremental_second_run_processes_only_new_rows(project: Path):
     assert result.exit_code == 0, result.output
     assert "inserted 3 rows" in result.stdout
     assert db_rows(project, "SELECT count(*), count(DISTINCT id), max(id) FROM events_incr") == [(13, 13, 12)]
-    rows = {r["name"]: r for r in json.loads((project / "target/run_results.json").read_text())["results"]}
+    rows = {r["name"]: r for r in node_results(project)}
     assert rows["events_incr"]["rows"] == 3
     # --full-refresh rebuilds from every row
     result = invoke(project, "run", "-s", "events_incr", "--full-refresh")
@@ -122,10 +121,7 @@ def test_build_runs_data_tests_and_reports_failures(project: Path):
     assert any("│            3 │         2 │" in line for line in table_lines), out
     # Models downstream of the tested model are skipped, the others were built.
     assert "skipped: upstream data test 'unique_stg_events_id' failed" in out
-    statuses = {
-        r["name"]: r["status"]
-        for r in json.loads((project / "target/run_results.json").read_text())["results"]
-    }
+    statuses = {r["name"]: r["status"] for r in node_results(project)}
     assert statuses["kinds"] == "skipped" and statuses["events_incr"] == "skipped"
     assert statuses["raw_events"] == "success" and statuses["accepted_values_stg_events_kind"] == "pass"
 
@@ -151,10 +147,7 @@ def test_failed_model_skips_descendants_others_go_on(project: Path):
     assert errors[0].startswith(
         'Error: model kinds, models/kinds.sql:1: Binder Error: Referenced column "nope" not found'
     )
-    statuses = {
-        r["name"]: r["status"]
-        for r in json.loads((project / "target/run_results.json").read_text())["results"]
-    }
+    statuses = {r["name"]: r["status"] for r in node_results(project)}
     assert statuses == {
         "raw_events": "success",
         "stg_events": "success",

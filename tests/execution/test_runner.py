@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import error_lines, invoke, seed_raw_source, write_files
+from tests.conftest import error_lines, invoke, node_results, seed_raw_source, write_files
 from tracesql import connection
 from tracesql.compile.loading import load_project
 from tracesql.errors import LLMNotConfigured, ReaderError
@@ -192,10 +192,7 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
         ("flush",),
     ]
     assert ("begin", "judged") not in events  # checked before any call
-    statuses = {
-        r["name"]: (r["status"], r["message"])
-        for r in json.loads((project / "target/run_results.json").read_text())["results"]
-    }
+    statuses = {r["name"]: (r["status"], r["message"]) for r in node_results(project)}
     assert statuses["judged"] == (
         "skipped",
         "skipped: LLM model 'default' needs an API key: set the environment variable NVIDIA_API_KEY",
@@ -205,7 +202,7 @@ def test_llm_runtime_contract_and_not_configured_skips(project: Path, hook):
         "Warning: skipped model judged, models/judged.sql: LLM model 'default' needs an API key"
         in result.stderr
     )
-    llm = json.loads((project / "target/run_results.json").read_text())["llm"]
+    llm = json.loads((project / "target/llm_summary.json").read_text())["llm"]
     assert llm == fakes[-1].summary()
     assert "LLM calls:" in result.stdout and "│ default     │     3 │          1 │      0 │" in result.stdout
 
@@ -229,10 +226,7 @@ def test_fail_fast_skips_everything_after_a_failure(project: Path):
     write_files(project, {"models/aaa_bad.sql": "select * from not_a_table"})
     result = invoke(project, "run", "--fail-fast")
     assert result.exit_code == 1
-    statuses = {
-        r["name"]: r["status"]
-        for r in json.loads((project / "target/run_results.json").read_text())["results"]
-    }
+    statuses = {r["name"]: r["status"] for r in node_results(project)}
     assert statuses["aaa_bad"] == "error"
     assert [s for n, s in statuses.items() if n != "aaa_bad" and n != "raw_events"] == ["skipped"] * 3
 
@@ -268,9 +262,7 @@ def test_warn_severity_custom_macro_test_and_singular_test(project: Path):
     result = invoke(project, "build")
     assert result.exit_code == 1, result.output
     outcome = {
-        r["name"]: (r["status"], r["rows"])
-        for r in json.loads((project / "target/run_results.json").read_text())["results"]
-        if r["resource_type"] == "test"
+        r["name"]: (r["status"], r["rows"]) for r in node_results(project) if r["resource_type"] == "test"
     }
     assert outcome["positive_kinds_n"] == ("pass", 0)
     assert outcome["accepted_values_kinds_n"] == ("warn", 1)  # one value (3) outside the list

@@ -124,7 +124,7 @@ def test_max_calls_zero_makes_no_request(server, tmp_path):
     result = cli(root, "run", "-s", "+digests", "--max-calls", "0")
     assert result.exit_code == 0, result.output
     assert server.requests == []
-    summary = json.loads((root / "target" / "run_results.json").read_text())["llm"]
+    summary = json.loads((root / "target" / "llm_summary.json").read_text())["llm"]
     assert [(s["model_alias"], s["calls"], s["budget_skipped"]) for s in summary] == [("writer", 0, 5)]
     con = duckdb.connect(str(root / "tracesql.duckdb"), read_only=True)
     digests = con.execute("SELECT count(*), count(digest) FROM digests").fetchone()

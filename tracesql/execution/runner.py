@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ class NodeResult:
     error: TracesqlError | None = None
     columns: list[str] = field(default_factory=list)  # failing rows of a test, for the report
     sample: list[tuple] = field(default_factory=list)
+    started_at: datetime | None = None
     llm_values: int = 0  # LLM values the model asked for (cache hits included)
     llm_failed: int = 0  # of them, failed for good (NULL, or the previous value kept)
     kept_previous: int = 0  # rows whose failed LLM value kept its previous one
@@ -97,6 +99,8 @@ class RunResults:
     elapsed: float = 0.0
     llm: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # manifest and run results share it
+    args: dict[str, Any] = field(default_factory=dict)  # what was asked (run_results.json `args`)
     interrupted: str | None = None  # "SIGINT" or "SIGTERM": the run stopped there
     answers_received: int = 0  # LLM answers received over HTTP (all in the cache)
 
@@ -124,7 +128,7 @@ def run(project: Project, request: RunRequest, reporter: Reporter | None = None)
     with open_for_run(project, request) as con:
         results = execute(project, request, con, reporter)
     if not request.in_scratch:
-        artifacts.write_manifest(project)
+        artifacts.write_manifest(project, results.invocation_id)
         artifacts.write_run_results(project, results)
     return results
 
@@ -163,6 +167,13 @@ def execute(
         uid for uid in graph.order(uids) if getattr(graph.nodes[uid], "materialized", None) != "ephemeral"
     ]
     results = RunResults(request.command, datetime.now(UTC), dry_run=request.dry_run)
+    results.args = {
+        "select": list(request.select),
+        "exclude": list(request.exclude),
+        "full_refresh": request.full_refresh,
+        "target": project.profile.target_name,
+        "vars": project.profile.vars,
+    }
     compiler = Compiler(
         project,
         relation_exists=_relation_exists(con.duckdb, scratch=request.in_scratch),
@@ -267,6 +278,7 @@ class _Execution:
                 break  # SIGINT/SIGTERM: no further node
             if self.reporter:
                 self.reporter.node_started(index, total, node)
+            began = datetime.now(UTC)
             if uid in self.blocked:
                 result = self._result(
                     node,
@@ -278,6 +290,7 @@ class _Execution:
                 result = self._run_model(node, compiled[uid])
             else:
                 result = self._run_test(node, compiled[uid])
+            result.started_at = began
             reason = interrupts.stop_reason()
             if reason is not None and result.status == "error":  # stopped by the interrupt
                 result.status, result.message, result.error = "skipped", f"interrupted ({reason})", None
