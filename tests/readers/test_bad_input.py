@@ -170,3 +170,22 @@ def test_a_value_arrow_cannot_hold_becomes_null_with_a_warning():
     assert row["input_tokens"] is None and row["git_branch"] == "12"
     (diag,) = ctx.diagnostics
     assert diag.path == "/b" and diag.severity == "warning" and "could not be stored as read" in diag.reason
+
+
+def test_a_bad_value_among_small_files_converted_together_costs_only_its_file():
+    from tracesql.readers.base import Trace
+    from tracesql.readers.discover import FoundFile
+    from tracesql.readers.scan import Pending, PendingFile
+
+    diagnostics: list = []
+    pending = Pending("claude_code", None, diagnostics)
+    good = Trace("a", "claude_code", "/a", "a").to_row()
+    bad = Trace("b", "claude_code", "/b", "b").to_row()
+    bad["output_tokens"] = 2**70  # no BIGINT holds it: the joint conversion fails
+    pending.add(PendingFile(FoundFile("/a", "a", 10, 1), "k1", [good], [], True))
+    pending.add(PendingFile(FoundFile("/b", "b", 10, 1), "k2", [bad], [], True))
+    tables = pending.flush()
+    rows = [row for table in tables for row in table.to_pylist()]
+    assert [(r["trace_id"], r["output_tokens"]) for r in rows] == [("a", None), ("b", None)]
+    (diag,) = diagnostics
+    assert diag.path == "/b" and diag.severity == "warning" and "output_tokens" in diag.reason

@@ -20,6 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 import pyarrow as pa
@@ -120,10 +121,8 @@ def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext) -> list:
     return traces
 
 
-def file_table(traces: list, ctx: ReadContext) -> pa.Table | None:
-    """One file's traces as Arrow rows. Whatever goes wrong here (a value Arrow cannot
-    hold, a bug in building a row) costs that file at most: values that cannot be stored
-    become text or NULL with a warning, and only if that fails too is the file skipped."""
+def file_rows(traces: list, ctx: ReadContext) -> list[dict] | None:
+    """One file's traces as rows; a bug in building a row costs that file at most."""
     try:
         seen: dict[str, int] = {}
         rows = []
@@ -131,21 +130,43 @@ def file_table(traces: list, ctx: ReadContext) -> pa.Table | None:
             n = seen.get(t.trace_id, 0)
             seen[t.trace_id] = n + 1
             rows.append(t.to_row(n, ctx.warn))
-        del traces
+        return rows
+    except RecursionError:
+        ctx.skip("a value in this file is nested too deeply to store")
+    except Exception as exc:
+        ctx.skip(f"a value in this file cannot be stored: {type(exc).__name__}: {exc}")
+    return None
+
+
+STORE_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError, UnicodeError)
+
+
+def file_table(traces: list, ctx: ReadContext) -> pa.Table | None:
+    """One file's traces as Arrow rows. Whatever goes wrong here (a value Arrow cannot
+    hold, a bug in building a row) costs that file at most: values that cannot be stored
+    become text or NULL with a warning, and only if that fails too is the file skipped."""
+    rows = file_rows(traces, ctx)
+    del traces
+    return None if rows is None else rows_table(rows, ctx.warn, ctx.skip)
+
+
+def rows_table(rows: list[dict], warn: Callable[[str], None], skip: Callable[[str], None]) -> pa.Table | None:
+    """Rows of one file as Arrow (see file_table)."""
+    try:
         try:
             return rows_to_table(rows)
-        except (pa.ArrowException, ValueError, TypeError, OverflowError, UnicodeError):
+        except STORE_ERRORS:
             pass
         problems: list[str] = []
         rows = [conform_row(row, problems) for row in rows]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            ctx.warn(f"a value could not be stored as read: {problems[0]}{more}")
+            warn(f"a value could not be stored as read: {problems[0]}{more}")
         return rows_to_table(rows)
     except RecursionError:
-        ctx.skip("a value in this file is nested too deeply to store")
+        skip("a value in this file is nested too deeply to store")
     except Exception as exc:
-        ctx.skip(f"a value in this file cannot be stored: {type(exc).__name__}: {exc}")
+        skip(f"a value in this file cannot be stored: {type(exc).__name__}: {exc}")
     return None
 
 
@@ -252,6 +273,7 @@ class BatchJob:
         ctx = ReadContext(self.source_kind, self.root_dir, self.options, self.shared)
         cache = ParseCache(self.cache_dir) if self.cache_dir else None
         tables: list[pa.Table] = []
+        pending = Pending(self.source_kind, cache, ctx.diagnostics)
         count = parsed = cached = 0
         deps: set[str] = set()
         for f in files:
@@ -262,30 +284,93 @@ class BatchJob:
             hit = cache.get(f.path, key) if cache is not None else None
             if hit is not None:
                 cached += 1
-                table: pa.Table | None = hit.table
                 ctx.diagnostics.extend(hit.diagnostics)
                 deps.update(hit.deps)
-            else:
-                parsed += 1
-                first = len(ctx.diagnostics)
-                table = file_table(read_one(reader, f, ctx), ctx)
-                file_deps = list(ctx.log.deps)
-                deps.update(file_deps)
-                if cache is not None and ctx.log.cacheable:
-                    ctx.end_file()
-                    cache.put(
-                        f.path, key, table or TRACE_SCHEMA.empty_table(), ctx.diagnostics[first:], file_deps
-                    )
-            if table is not None and table.num_rows:
-                if limit is not None:
-                    table = table.slice(0, limit - count)
+                tables.extend(pending.flush())
+                table = hit.table if limit is None else hit.table.slice(0, limit - count)
                 tables.append(table)
                 count += table.num_rows
+                continue
+            parsed += 1
+            first = len(ctx.diagnostics)
+            rows = file_rows(read_one(reader, f, ctx), ctx)
+            deps.update(ctx.log.deps)
+            entry = PendingFile(f, key, rows or [], list(ctx.log.deps), ctx.log.cacheable)
+            ctx.end_file()
+            entry.diagnostics = ctx.diagnostics[first:]
+            if rows and limit is not None:
+                del rows[limit - count :]
+            del rows  # the entry holds them until they are converted (then they are freed)
+            count += len(entry.rows)
+            if f.size > PENDING_BYTES:  # a big file: alone, so its memory is freed sooner
+                tables.extend(pending.flush())
+            pending.add(entry)
+            if pending.size >= PENDING_BYTES:
+                tables.extend(pending.flush())
+        tables.extend(pending.flush())
         ctx.end_file()
         table = pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table()
         path = os.path.join(self.out_dir, f"part-{index:05d}.parquet")
         write_part(table, path)
         return Part(path, table.num_rows, ctx.diagnostics, parsed, cached, sorted(deps))
+
+
+PENDING_BYTES = 4 << 20  # files' rows converted to Arrow together, up to this much source
+
+
+@dataclass
+class PendingFile:
+    file: FoundFile
+    key: str
+    rows: list[dict]
+    deps: list[str]
+    cacheable: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class Pending:
+    """Rows of small files converted to Arrow together (one conversion per column per
+    flush, not per file), then sliced back per file for the parse cache. Should the joint
+    conversion fail, each file is converted alone, so a bad value costs its file only."""
+
+    def __init__(self, source_kind: str, cache: ParseCache | None, diagnostics: list[Diagnostic]) -> None:
+        self.source_kind = source_kind
+        self.cache = cache
+        self.diagnostics = diagnostics
+        self.files: list[PendingFile] = []
+        self.size = 0
+
+    def add(self, entry: PendingFile) -> None:
+        self.files.append(entry)
+        self.size += entry.file.size
+
+    def flush(self) -> list[pa.Table]:
+        files, self.files, self.size = self.files, [], 0
+        if not files:
+            return []
+        try:
+            joint: pa.Table | None = rows_to_table([r for e in files for r in e.rows])
+        except STORE_ERRORS:
+            joint = None
+        tables: list[pa.Table] = []
+        offset = 0
+        for e in files:
+            if joint is not None:
+                table: pa.Table | None = joint.slice(offset, len(e.rows))
+                offset += len(e.rows)
+            else:
+                table = rows_table(e.rows, partial(self._note, e, "warning"), partial(self._note, e, "skip"))
+            e.rows = []
+            if self.cache is not None and e.cacheable:
+                self.cache.put(e.file.path, e.key, table or TRACE_SCHEMA.empty_table(), e.diagnostics, e.deps)
+            if table is not None and table.num_rows:
+                tables.append(table)
+        return tables
+
+    def _note(self, e: PendingFile, severity: str, reason: str) -> None:
+        d = Diagnostic(self.source_kind, shown_path(e.file.path), None, severity, reason)
+        e.diagnostics.append(d)
+        self.diagnostics.append(d)
 
 
 def make_batches(files: list[FoundFile], workers: int) -> list[list[FoundFile]]:
