@@ -646,17 +646,33 @@ def report(
 
 @main.command()
 @project_options
+@click.option(
+    "--probe", is_flag=True, help="Also send each model alias a 1-token completion (settles key and model)."
+)
 @handle_errors
 def debug(
-    project_dir: str | None, profiles_dir: str | None, target: str | None, vars_text: str | None, debug: bool
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    probe: bool,
 ) -> None:
-    """Show the resolved project, target, database, vars and LLM providers (whether keys are set, never the keys)."""
+    """Show the resolved project, target, database and vars, and check each LLM model alias:
+    provider reachable, key accepted, model known (yes, no or not verified; never the keys).
+
+    Exits 1 when a check says no. An alias whose key variable is unset gets no request."""
     import duckdb
 
+    from tracesql.commands.providers import COLUMNS, check_aliases
+    from tracesql.project.locate import find_project_dir
     from tracesql.project.settings import load_profile, parse_cli_vars, provider_status
 
     profile = load_profile(
-        project_dir or ".", profiles_dir=profiles_dir, target=target, cli_vars=parse_cli_vars(vars_text)
+        project_dir or find_project_dir() or ".",
+        profiles_dir=profiles_dir,
+        target=target,
+        cli_vars=parse_cli_vars(vars_text),
     )
     settings = profile.settings
     exists = profile.database == ":memory:" or os.path.exists(profile.database)
@@ -668,6 +684,7 @@ def debug(
         ("profiles.yml", str(profile.profiles_path or "none (defaults)")),
         ("target", f"{profile.target_name} (targets: {', '.join(profile.target_names)})"),
         ("database", f"{profile.database}{'' if exists else ' (not built yet)'}"),
+        ("storage version", f"{profile.storage_version or 'latest'} (for a database file created anew)"),
         (
             "model paths",
             ", ".join(
@@ -685,6 +702,15 @@ def debug(
     ]
     console.table(["setting", "value"], rows, cell_width=400, footer=False)
     console.table(["provider", "base_url", "key variable", "key"], provider_status(profile.llm), footer=False)
+    checks = check_aliases(profile.llm, probe=probe)
+    if checks:
+        console.table(COLUMNS, [check.row() for check in checks], cell_width=200, footer=False)
+    failed = [check.alias for check in checks if check.failed]
+    if failed:
+        console.error(
+            f"model alias{'es' * (len(failed) > 1)} {', '.join(failed)} cannot be used as configured"
+        )
+        sys.exit(1)
 
 
 @main.command()

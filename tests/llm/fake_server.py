@@ -130,10 +130,15 @@ class FakeLLMServer:
         latency: float = 0.0,
         default: Callable[[RecordedRequest], Answer] | None = None,
         model_id: str = "fake-model",
+        require_key: str | None = None,
+        known_models: list[str] | None = None,
     ) -> None:
         self.latency = latency
         self.default = default or default_answer
         self.model_id = model_id
+        self.require_key = require_key  # set: other keys get 401, on GET /models too
+        self.known_models = known_models  # set: GET /models lists them, other models get 404
+        self.listings = 0  # GET /models requests
         self._queue: deque[Reply] = deque()
         self._rules: list[Rule] = []
         self._requests: list[RecordedRequest] = []
@@ -254,7 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": self.fake.model_id, "object": "model"}]})
+            self.fake.listings += 1
+            if self._refused_key():
+                return
+            ids = self.fake.known_models or [self.fake.model_id]
+            self._send(200, {"object": "list", "data": [{"id": i, "object": "model"} for i in ids]})
         else:
             self._send(404, {"error": {"message": "not found"}})
 
@@ -275,6 +284,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fake._enter(request)
         try:
+            if self._refused_key():
+                request.status = 401
+                return
+            if fake.known_models is not None and body.get("model") not in fake.known_models:
+                request.status = 404
+                self._send(
+                    404,
+                    {"error": {"message": f"model {body.get('model')} not found", "code": "model_not_found"}},
+                )
+                return
             reply = fake._choose(request)
             delay = fake.latency if reply.delay is None else reply.delay
             if delay > 0:
@@ -295,6 +314,14 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             request.finished = time.monotonic()
             fake._leave()
+
+    def _refused_key(self) -> bool:
+        """401 when the server requires a key and the request has another."""
+        wanted = self.fake.require_key
+        if wanted is None or self.headers.get("Authorization", "") == f"Bearer {wanted}":
+            return False
+        self._send(401, {"error": {"message": "invalid api key", "code": "invalid_api_key"}})
+        return True
 
     def _send(
         self,
