@@ -68,10 +68,15 @@ class SecretsSettings(Strict):
 
 
 class TargetConfig(Strict):
+    type: Literal["duckdb", "spark"] = "duckdb"
     database: str = DEFAULT_DATABASE
     # the on-disk format a new database file gets: v1.4.0 opens in every duckdb CLI from 1.4
     # on (the newest on the package index, 1.5, reads no 2.0 file); null: DuckDB's newest
     storage_version: str | None = Field(default=DEFAULT_STORAGE_VERSION, pattern=r"^v\d+\.\d+\.\d+$")
+    # type: spark (docs/spark.md): the master URL, where tables are written, Spark conf
+    master: str | None = None  # local[N] (default local[2]), spark://host:port, sc://host:port
+    warehouse: str | None = None  # default target/spark-warehouse
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
     vars: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -89,6 +94,18 @@ class ProfilesFile(Strict):
     secrets: SecretsSettings | None = None
 
 
+@dataclass(frozen=True)
+class SparkTarget:
+    """A `type: spark` target, resolved: master URL, warehouse folder, Spark conf."""
+
+    master: str
+    warehouse: str  # absolute path (or a URI with a scheme)
+    conf: dict[str, str]
+
+
+DEFAULT_SPARK_MASTER = "local[2]"
+
+
 @dataclass
 class Profile:
     """Everything resolved for one command: project folders, target, database, vars, LLM."""
@@ -104,6 +121,8 @@ class Profile:
     secrets: SecretsSettings = field(default_factory=SecretsSettings)
     storage_version: str | None = DEFAULT_STORAGE_VERSION  # for a database file created anew
     declared_vars: set[str] = field(default_factory=set)  # named in profiles.yml (any target)
+    target_type: str = "duckdb"  # "spark": the models run on Apache Spark (`spark` below)
+    spark: SparkTarget | None = None
 
     @property
     def target_dir(self) -> Path:
@@ -171,7 +190,28 @@ def load_profile(
         ),
         storage_version=chosen.storage_version,
         declared_vars={*profiles.vars, *(key for t in profiles.targets.values() for key in t.vars)},
+        target_type=chosen.type,
+        spark=resolve_spark(name, chosen, project_dir, settings.target_path, profiles_path),
     )
+
+
+def resolve_spark(
+    name: str, chosen: TargetConfig, project_dir: Path, target_path: str, path: Path
+) -> SparkTarget | None:
+    """The Spark settings of a `type: spark` target; Spark keys on a DuckDB target are an error."""
+    if chosen.type != "spark":
+        stray = [key for key in ("master", "warehouse", "conf") if key in chosen.model_fields_set]
+        if stray:
+            raise ConfigError(
+                f"targets.{name}.{stray[0]}: only a `type: spark` target takes {stray[0]}", path=_shown(path)
+            )
+        return None
+    warehouse = chosen.warehouse or f"{target_path}/spark-warehouse"
+    if "://" not in warehouse:
+        local = Path(os.path.expandvars(warehouse)).expanduser()
+        warehouse = str(local if local.is_absolute() else project_dir / local)
+    conf = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in chosen.conf.items()}
+    return SparkTarget(chosen.master or DEFAULT_SPARK_MASTER, warehouse, conf)
 
 
 def read_profiles(path: Path) -> ProfilesFile:

@@ -1,0 +1,204 @@
+"""A project's connection to Spark: what the runner and the commands use on `target: spark`.
+
+    with SparkConnection.open(project) as con:
+        con.materialize(compiled)              # a model, as its materialization says
+        con.arrow("SELECT ...")                # DuckDB SQL, translated, rows as Arrow
+
+Every query goes through the same path: DuckDB SQL (as compiled) is linted and translated
+(lint.py, dialect.py), the trace readers it calls become views over the Python Data
+Source (datasource.py), then Spark runs it. Errors come back as tracesql errors: the clean
+error a Python function raised in an executor (a strict read, an LLM failure), else
+Spark's first line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tracesql import errors
+from tracesql.errors import CompileError, ExecutionError, TracesqlError
+from tracesql.project.nodes import Model, Relation
+from tracesql.spark.datasource import FORMAT, ReadSpec, TraceDataSource, read_diagnostics
+from tracesql.spark.dialect import DIAGNOSTICS_VIEW, SparkQuery, to_spark
+from tracesql.spark.functions import SparkFunctions
+from tracesql.spark.lint import lint, position
+from tracesql.spark.session import first_line, start_session
+from tracesql.spark.warehouse import Built, Warehouse
+
+if TYPE_CHECKING:
+    from tracesql.compile.compiler import Compiled
+    from tracesql.llm.config import RunOptions
+    from tracesql.project.project import Project
+
+DIAGNOSTICS_SCHEMA = "scan INT, source_kind STRING, path STRING, line BIGINT, severity STRING, reason STRING"
+_ERROR_LINE = re.compile(r"tracesql\.errors\.(\w+): (.+)")
+
+
+class SparkConnection:
+    """A Spark session set up for one project: warehouse, readers, tracesql's functions."""
+
+    def __init__(self, project: Project, spark: Any, run_options: RunOptions | None = None) -> None:
+        target = project.profile.spark
+        assert target is not None
+        self.project = project
+        self.spark = spark
+        self.warehouse = Warehouse(spark, target.warehouse)
+        self.diagnostics_dir = os.path.join(self.warehouse.root, "_diagnostics", uuid.uuid4().hex[:12])
+        self._scans = itertools.count(1)
+        self._queries = itertools.count(1)
+        spark.dataSource.register(TraceDataSource)
+        self.functions = SparkFunctions(spark, project, run_options)
+        self.session = self.functions  # `.llm`, `.pop_error()`: what the runner asks a session
+        self._closed = False
+
+    @classmethod
+    def open(cls, project: Project, run_options: RunOptions | None = None) -> SparkConnection:
+        target = project.profile.spark
+        if target is None:
+            raise ExecutionError(f"target '{project.profile.target_name}' is not a Spark target")
+        con = cls(project, start_session(target, app_name=f"tracesql {project.name}"), run_options)
+        assert project.graph is not None
+        ordered = [project.graph.nodes[uid] for uid in project.graph.order()]
+        con.warehouse.declare_all([m for m in ordered if isinstance(m, Model) and m.materialized != "ephemeral"])
+        return con
+
+    # -- SQL ----------------------------------------------------------------------------------
+
+    def translate(self, sql: str, *, model: Model | None = None) -> SparkQuery:
+        """Lint, translate, and declare the reads a query needs; the Spark SQL."""
+        findings = lint(sql)
+        if findings:
+            raise lint_error(sql, findings, model)
+        try:
+            query = to_spark(sql, prefix=f"q{next(self._queries)}")
+        except CompileError as exc:
+            if model is not None:
+                exc.model, exc.path = exc.model or model.name, exc.path or model.rel_path
+            raise
+        for read in query.reads:
+            spec = ReadSpec(read.source_kind, next(self._scans), self.diagnostics_dir, dict(read.options))
+            self.spark.read.format(FORMAT).option("spec", spec.to_json()).load().createOrReplaceTempView(read.view)
+        if query.reads_diagnostics:
+            self.diagnostics_frame().createOrReplaceTempView(DIAGNOSTICS_VIEW)
+        return query
+
+    def frame(self, sql: str, *, model: Model | None = None) -> Any:
+        """A Spark DataFrame of a DuckDB query (lazy: nothing runs yet)."""
+        return self.guard(lambda: self.spark.sql(self.translate(sql, model=model).sql), model)
+
+    def arrow(self, sql: str, *, model: Model | None = None) -> pa.Table:
+        frame = self.frame(sql, model=model)
+        return self.guard(frame.toArrow, model)
+
+    def diagnostics_frame(self) -> Any:
+        rows = read_diagnostics(self.diagnostics_dir)
+        return self.spark.createDataFrame([tuple(r.values()) for r in rows], DIAGNOSTICS_SCHEMA)
+
+    def guard(self, action: Any, model: Model | None = None) -> Any:
+        """Run a Spark action; its failure becomes a TracesqlError naming the model."""
+        try:
+            return action()
+        except TracesqlError:
+            raise
+        except Exception as exc:  # Py4J, Spark Connect and Python worker errors
+            raise spark_error(exc, model, self.functions.pop_error()) from None
+
+    # -- the runner's contract ----------------------------------------------------------------
+
+    def relation_type(self, relation: Relation) -> str | None:
+        return self.warehouse.kind(relation)
+
+    def materialize(self, compiled: Compiled, *, dry_run: bool = False, row_limit: int | None = None) -> Built:
+        model = compiled.node
+        assert isinstance(model, Model)
+        sql = compiled.sql if row_limit is None else f"SELECT * FROM (\n{compiled.sql}\n) LIMIT {int(row_limit)}"
+        relation = model.relation
+        existing = self.warehouse.kind(relation)
+        if model.materialized == "view":
+            spark_sql = self.translate(sql, model=model).sql
+            return self.guard(
+                lambda: self.warehouse.build_view(relation, spark_sql, bool(model.python_functions)), model
+            )
+        frame = self.frame(sql, model=model)
+        with self.functions.stage(model.name):
+            if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
+                return self.guard(lambda: self.warehouse.build_increment(model, frame, dry_run=dry_run), model)
+            built = self.guard(lambda: self.warehouse.build_table(relation, frame), model)
+        if model.materialized == "incremental" and existing is not None:
+            built.message = "rebuilt (full refresh)"
+        return built
+
+    def run_test(self, sql: str, sample_rows: int) -> tuple[int, list[str], list[tuple[Any, ...]]]:
+        """(failing rows, columns, the first few) of a data test."""
+        table = self.arrow(f"SELECT *, count(*) OVER () AS __tracesql_failures FROM (\n{sql}\n) LIMIT {sample_rows}")
+        rows = [tuple(r.values()) for r in table.to_pylist()]
+        columns = table.column_names[:-1]
+        failures = int(rows[0][-1]) if rows else 0
+        return failures, columns, [row[:-1] for row in rows]
+
+    def close(self) -> None:
+        """End tracesql's use of the session (the SparkSession itself stays for the process)."""
+        if not self._closed:
+            self._closed = True
+            self.functions.close()
+
+    def __enter__(self) -> SparkConnection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def lint_error(sql: str, findings: list[Any], model: Model | None) -> CompileError:
+    """One CompileError for a query's lint findings, pointing at the model file where it can."""
+    from tracesql.compile.compiler import map_to_source
+
+    located = []
+    for finding in findings:
+        line, column = position(sql, finding.start)
+        if model is not None and line is not None:
+            line, column = map_to_source(sql, model.raw_sql, line, column or 1)
+        located.append((line, column, finding.message()))
+    first_line_no, first_column, message = located[0]
+    for line, column, text in located[1:]:
+        where = f"{model.rel_path if model else '<query>'}:{line}:{column}" if line else "also"
+        message += f"\n  {where}: {text}"
+    return CompileError(
+        message,
+        path=model.rel_path if model else None,
+        line=first_line_no,
+        column=first_column,
+        model=model.name if model else None,
+    )
+
+
+def spark_error(exc: BaseException, model: Model | None, recorded: TracesqlError | None) -> TracesqlError:
+    """A Spark failure as a TracesqlError: the one a Python worker raised (found in the
+    failure's text), the one the driver recorded, else Spark's first line."""
+    text = str(exc)
+    found = _ERROR_LINE.findall(text)
+    if found:
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        error: TracesqlError
+        if isinstance(cls, type) and issubclass(cls, TracesqlError):
+            error = cls(message.strip())
+        else:
+            error = ExecutionError(message.strip())
+    elif recorded is not None:
+        error = recorded
+    else:
+        error = ExecutionError(first_line(exc))
+    if model is not None:
+        error.model = error.model or model.name
+        error.path = error.path or model.rel_path
+    return error

@@ -1,0 +1,98 @@
+"""Starting Spark for a `type: spark` target: local mode, a cluster, or Spark Connect.
+
+    targets:
+      spark: {type: spark, master: "local[2]", warehouse: target/spark-warehouse,
+              conf: {spark.sql.shuffle.partitions: 4}}
+
+`master` is `local[N]` (the default, `local[2]`), `spark://host:port` (a standalone
+cluster) or `sc://host:port` (Spark Connect). `conf` is passed to Spark as it is, except
+what tracesql needs to keep its guarantees: `spark.speculation` stays off (a speculative
+copy of a task would send its LLM requests twice), and the session time zone is UTC (the
+normalized rows' timestamps are UTC instants, as on DuckDB).
+
+One session per process: Spark allows one SparkContext, so a second project (or test)
+with the same master shares it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from tracesql.errors import ConfigError
+from tracesql.project.settings import SparkTarget
+
+INSTALL_HINT = "pip install 'tracesql[spark]'"
+FORCED = {"spark.speculation": "false", "spark.sql.session.timeZone": "UTC"}
+DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # DuckDB's to_json keeps null fields; Spark's drops them unless told (LLM vars must match)
+    "spark.sql.jsonGenerator.ignoreNullFields": "false",
+}
+_LOCK = threading.Lock()
+
+
+def require_pyspark() -> Any:
+    """The pyspark module, or a ConfigError saying how to install it."""
+    try:
+        import pyspark
+    except ImportError:
+        raise ConfigError(f"a `type: spark` target needs Apache Spark: {INSTALL_HINT}") from None
+    major, minor = (int(p) for p in pyspark.__version__.split(".")[:2])
+    if (major, minor) < (4, 1):
+        raise ConfigError(f"tracesql needs pyspark 4.1 or newer (found {pyspark.__version__}): {INSTALL_HINT}")
+    return pyspark
+
+
+def spark_conf(target: SparkTarget) -> dict[str, str]:
+    """The conf a session starts with: defaults, the target's `conf`, then what tracesql forces."""
+    for key, value in FORCED.items():
+        given = target.conf.get(key)
+        if given is not None and given.lower() != value.lower():
+            raise ConfigError(
+                f"conf {key}: tracesql needs {value} (speculative tasks would send LLM requests twice; "
+                "timestamps are UTC instants)"
+            )
+    return {**DEFAULTS, "spark.sql.warehouse.dir": target.warehouse, **target.conf, **FORCED}
+
+
+def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
+    """The SparkSession of a target (started once per process; later calls share it)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    # executors must run this interpreter (with tracesql installed), not the system python
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    conf = spark_conf(target)
+    with _LOCK:
+        builder = SparkSession.builder.appName(app_name)
+        if target.master.startswith("sc://"):
+            builder = builder.remote(target.master)
+            conf = {k: v for k, v in conf.items() if not k.startswith("spark.ui.")}
+        else:
+            builder = builder.master(target.master)
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # Py4J / gRPC errors: one clear line
+            raise ConfigError(f"could not start Spark ({target.master}): {first_line(exc)}") from None
+    if not is_connect(session):
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def is_connect(session: Any) -> bool:
+    return "connect" in type(session).__module__
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
