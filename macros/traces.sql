@@ -19,6 +19,12 @@
   array_to_string(list_transform(list_filter(coalesce({{ message_expr }}.content, []), lambda b: coalesce(b.text, '') <> ''), lambda b: b.text), chr(10) || chr(10))
 {%- endmacro %}
 
+{#- A number from 0 to 2^28 - 1 computed from text, the same on every engine tracesql runs on
+    (DuckDB's hash() and Spark's are different functions): seven hex digits of its md5. -#}
+{% macro hash_number(expr) -%}
+  ({%- for i in range(7) %}(strpos('0123456789abcdef', substr(md5({{ expr }}), {{ i + 1 }}, 1)) - 1) * {{ 16 ** (6 - i) }}{% if not loop.last %} + {% endif %}{% endfor -%})
+{%- endmacro %}
+
 {#- Text for a prompt, cut to `max_chars` (SQL; default: the max_prompt_chars var). Credentials
     are redacted before the cut (unless profiles.yml says secrets: {redact: false}): a key cut
     in half is no longer recognizable when the request itself is redacted. -#}

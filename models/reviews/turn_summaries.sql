@@ -1,8 +1,9 @@
 {{ config(materialized='incremental', unique_key='trace_key', tags=['llm', 'reviews']) }}
 {#- One random message per trace, summarized in one sentence. The pick is seeded by the
-    trace (and the turn_seed var), so a re-run picks the same turn and hits the cache. A
+    trace (and the turn_seed var), so a re-run picks the same turn and hits the cache, on
+    DuckDB and Spark alike (hash_number is the same on both). A
     trace without messages keeps its row, NULL, with skip_reason 'no messages'. -#}
-{%- set fp = fingerprint(prompt_file('turn_summary'), var('turn_seed', 0), llm_model_settings(var('llm_model', 'distill'))) %}
+{%- set fp = fingerprint(prompt_file('turn_summary'), var('turn_seed', 0), 'md5 pick', llm_model_settings(var('llm_model', 'distill'))) %}
 with picked as (
     select
         trace_key,
@@ -11,7 +12,7 @@ with picked as (
         message_count,
         case
             when len(messages) > 0
-            then 1 + (hash(trace_key || cast({{ var_literal('turn_seed', 0) }} as varchar)) % len(messages))::integer
+            then 1 + ({{ hash_number("trace_key || cast(" ~ var_literal('turn_seed', 0) ~ " as varchar)") }} % len(messages))::integer
         end as turn_index,
         case when len(messages) = 0 then 'no messages' end as skip_reason,
         messages

@@ -28,18 +28,19 @@ from typing import Any, Protocol
 import duckdb
 
 from tracesql.compile.compiler import Compiled, Compiler, map_to_source
-from tracesql.compile.datatests import run_test
+from tracesql.compile.datatests import SAMPLE_ROWS, TestOutcome, run_test
 from tracesql.compile.selection import select_nodes
 from tracesql.connection import Connection
-from tracesql.errors import ExecutionError, LLMNotConfigured, TracesqlError
+from tracesql.errors import ConfigError, ExecutionError, LLMNotConfigured, TracesqlError
 from tracesql.execution import artifacts, verdicts
-from tracesql.execution.materialize import materialize, relation_type
+from tracesql.execution.materialize import Materialized, materialize, relation_type
 from tracesql.llm import interrupts
 from tracesql.llm.config import RunOptions
 from tracesql.llm.names import CALLING_FUNCTIONS
 from tracesql.llm.runtime import LLMRuntime
 from tracesql.project.nodes import DataTest, Model, literal, quote
 from tracesql.project.project import Project
+from tracesql.spark.engine import SparkConnection
 
 PROJECT_ALIAS = "__tracesql_project"
 
@@ -133,9 +134,14 @@ def run(project: Project, request: RunRequest, reporter: Reporter | None = None)
     return results
 
 
-def open_for_run(project: Project, request: RunRequest) -> Connection:
+def open_for_run(project: Project, request: RunRequest) -> Connection | SparkConnection:
     """The connection a run builds into: the target's database, or (scratch, dry run) an
-    in-memory one that sees the project database's tables and views read-only."""
+    in-memory one that sees the project database's tables and views read-only; on a Spark
+    target, the Spark session with the project's warehouse."""
+    if project.profile.target_type == "spark":
+        if request.in_scratch:
+            raise ConfigError("--preview and --dry-run run on DuckDB targets only (this one is Spark)")
+        return SparkConnection.open(project, request.run_options)
     # a real run writes each model once, at a checkpoint after it, not through the WAL
     con = project.connect(
         ":memory:" if request.in_scratch else None, run_options=request.run_options, wal=request.in_scratch
@@ -152,7 +158,7 @@ def open_for_run(project: Project, request: RunRequest) -> Connection:
 def execute(
     project: Project,
     request: RunRequest,
-    con: Connection,
+    con: Connection | SparkConnection,
     reporter: Reporter | None = None,
 ) -> RunResults:
     """Run a request on an open connection (which stays open: a preview can read the scratch
@@ -176,7 +182,11 @@ def execute(
     }
     compiler = Compiler(
         project,
-        relation_exists=_relation_exists(con.duckdb, scratch=request.in_scratch),
+        relation_exists=(
+            (lambda relation: con.relation_type(relation) == "table")
+            if isinstance(con, SparkConnection)
+            else _relation_exists(con.duckdb, scratch=request.in_scratch)
+        ),
         full_refresh=request.full_refresh,
         row_limit=request.row_limit,
         refresh_llm=request.run_options.cache_mode(project.profile.llm.settings) == "refresh",
@@ -264,7 +274,8 @@ class _Execution:
     ) -> None:
         assert project.graph is not None
         self.project, self.connection, self.request = project, connection, request
-        self.con = connection.duckdb
+        self.spark = connection if isinstance(connection, SparkConnection) else None
+        self.con: Any = connection if isinstance(connection, SparkConnection) else connection.duckdb
         self.reporter, self.results = reporter, results
         self.graph = project.graph
         self.llm = connection.session.llm
@@ -325,19 +336,33 @@ class _Execution:
         try:
             self._check_llm_configured(compiled)
             with _LLMAttribution(self.llm, model.name, self.con, flush=not self.request.in_scratch):
-                done = materialize(
-                    self.con,
-                    compiled,
-                    full_refresh=self.request.full_refresh,
-                    dry_run=self.request.dry_run,
-                    row_limit=self.request.row_limit,
-                    verdict=lambda: verdicts.refuse_if_all_failed(self.llm.tally(model.name)),
-                    scans=self.connection.session.scans,
-                )
-            if not self.request.in_scratch:
+                done = self._materialize(model, compiled)
+            if self.spark is None and not self.request.in_scratch:
                 self.con.execute("CHECKPOINT")  # the model is on disk before the next one starts
         except (TracesqlError, duckdb.Error) as exc:
             return self._failure(model, compiled, exc, started, **facts)
+        return self._model_result(model, done, started, facts)
+
+    def _materialize(self, model: Model, compiled: Compiled) -> Any:
+        def verdict() -> None:
+            verdicts.refuse_if_all_failed(self.llm.tally(model.name))
+
+        if self.spark is not None:
+            built = self.spark.materialize(
+                compiled, dry_run=self.request.dry_run, row_limit=self.request.row_limit, verdict=verdict
+            )
+            return Materialized(built.rows, built.message)
+        return materialize(
+            self.con,
+            compiled,
+            full_refresh=self.request.full_refresh,
+            dry_run=self.request.dry_run,
+            row_limit=self.request.row_limit,
+            verdict=verdict,
+            scans=self.connection.session.scans,
+        )
+
+    def _model_result(self, model: Model, done: Any, started: float, facts: dict[str, Any]) -> NodeResult:
         tally = self.llm.tally(model.name)
         note = verdicts.note(tally, done.kept, done.skipped)
         return self._result(
@@ -358,7 +383,10 @@ class _Execution:
         try:
             self._check_llm_configured(compiled)
             with _LLMAttribution(self.llm, test.name, self.con, flush=not self.request.in_scratch):
-                outcome = run_test(self.con, compiled.sql)
+                if self.spark is not None:
+                    outcome = TestOutcome(*self.spark.run_test(compiled.sql, SAMPLE_ROWS))
+                else:
+                    outcome = run_test(self.con, compiled.sql)
         except (TracesqlError, duckdb.Error) as exc:
             return self._failure(test, compiled, exc, started)
         status = "pass" if outcome.failures == 0 else ("warn" if test.config.severity == "warn" else "fail")

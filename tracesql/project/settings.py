@@ -210,7 +210,10 @@ def resolve_spark(
     if "://" not in warehouse:
         local = Path(os.path.expandvars(warehouse)).expanduser()
         warehouse = str(local if local.is_absolute() else project_dir / local)
-    conf = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in chosen.conf.items()}
+    conf = {
+        key: str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in chosen.conf.items()
+    }
     return SparkTarget(chosen.master or DEFAULT_SPARK_MASTER, warehouse, conf)
 
 

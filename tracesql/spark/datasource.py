@@ -24,12 +24,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from tracesql.errors import ReaderError
+from tracesql.errors import ReaderError, TracesqlError
 from tracesql.readers.base import Diagnostic, ReadContext, prepare_safely
 from tracesql.readers.discover import FoundFile
 from tracesql.readers.options import read_options
 from tracesql.readers.registry import get_reader
-from tracesql.readers.scan import ScanOptions, file_table, make_batches, plan, read_one
+from tracesql.readers.scan import ScanOptions, file_table, plan, read_one
 from tracesql.readers.schema import TRACE_SCHEMA
 from tracesql.secrets.columns import redact_arrow
 
@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover - exercised without pyspark
 
 FORMAT = "tracesql_traces"
 DIAGNOSTIC_FIELDS = ("scan", "source_kind", "path", "line", "severity", "reason")
-PARTITION_BYTES = 32 << 20  # most source bytes in one partition
+PARTITION_BYTES = 8 << 20  # most source bytes in one partition
+ERROR_MARK = "TRACESQL_ERROR:"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,12 @@ class TraceReaderSource(DataSourceReader):  # type: ignore[misc,valid-type]
         self.spec = spec
 
     def partitions(self) -> list[FilesPartition]:
+        try:
+            return self._partitions()
+        except TracesqlError as exc:
+            raise RuntimeError(carried(exc)) from None
+
+    def _partitions(self) -> list[FilesPartition]:
         opts, _ = self.spec.scan_options()
         reader, root_dir, files, diagnostics = plan(opts)
         ctx = ReadContext(reader.name, root_dir, opts.read)
@@ -106,16 +113,19 @@ class TraceReaderSource(DataSourceReader):  # type: ignore[misc,valid-type]
         diagnostics = diagnostics + ctx.diagnostics
         write_diagnostics(self.spec, "plan", diagnostics)
         strict_check(opts, diagnostics)
-        if opts.max_traces is not None or not files:
-            batches = [files]
-        else:
-            batches = make_batches(files, 1) if sum(f.size for f in files) <= PARTITION_BYTES else _split(files)
+        batches = [files] if opts.max_traces is not None or not files else _split(files)
         parts = [FilesPartition(i, batch, ctx.shared) for i, batch in enumerate(batches)]
         for part in parts:
             part.root_dir = root_dir
         return parts
 
     def read(self, partition: FilesPartition) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._read(partition)
+        except TracesqlError as exc:
+            raise RuntimeError(carried(exc)) from None
+
+    def _read(self, partition: FilesPartition) -> Iterator[pa.RecordBatch]:
         opts, redact = self.spec.scan_options()
         reader = get_reader(opts.source_kind)
         ctx = ReadContext(reader.name, partition.root_dir, opts.read, partition.shared)
@@ -165,6 +175,13 @@ class TraceDataSource(DataSource):  # type: ignore[misc,valid-type]
 
     def reader(self, schema: Any) -> TraceReaderSource:
         return TraceReaderSource(ReadSpec.from_json(self.options["spec"]))
+
+
+def carried(exc: TracesqlError) -> str:
+    """A tracesql error as one line of text that survives Spark's wrapping of a Python
+    worker's exception (engine.spark_error turns it back into the error)."""
+    payload = {k: getattr(exc, k) for k in ("message", "path", "line", "column", "model")}
+    return ERROR_MARK + json.dumps({"type": type(exc).__name__, **payload})
 
 
 def strict_check(opts: ScanOptions, diagnostics: list[Diagnostic]) -> None:

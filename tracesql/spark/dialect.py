@@ -92,7 +92,7 @@ def rewrite(tree: exp.Expr, sql: str, query: SparkQuery | None = None, prefix: s
     for select in list(tree.find_all(exp.Select)):
         _zip_unnests(select)
         _ordinality_joins(select)
-    return tree
+    return lift_python_calls(tree)
 
 
 class TracesqlDuckDB(DuckDB):
@@ -313,9 +313,7 @@ def _tracesql_function(node: exp.Anonymous, query: SparkQuery, prefix: str) -> e
         return llm_call(node, name)
     if name == "llm_render":
         args = _arguments(node, ("template", "vars"))
-        return exp.Anonymous(
-            this=RENDER_UDF, expressions=[args["template"], _to_json(args.get("vars"))]
-        )
+        return exp.Anonymous(this=RENDER_UDF, expressions=[args["template"], _to_json(args.get("vars"))])
     if name in READER_FUNCTIONS and isinstance(node.parent, exp.Table):
         return _reader_view(node, query, prefix)
     if name == "trace_diagnostics" and isinstance(node.parent, exp.Table):
@@ -340,7 +338,9 @@ def message_text(message: exp.Expr) -> exp.Expr:
 def _to_json(value: exp.Expr | None) -> exp.Expr:
     if value is None:
         return exp.Null()
-    return exp.Anonymous(this="TO_JSON", expressions=[value, sqlglot.parse_one(TO_JSON_OPTIONS, read="spark")])
+    return exp.Anonymous(
+        this="TO_JSON", expressions=[value, sqlglot.parse_one(TO_JSON_OPTIONS, read="spark")]
+    )
 
 
 def llm_call(node: exp.Anonymous, name: str) -> exp.Expr:
@@ -413,7 +413,9 @@ def _reader_view(node: exp.Anonymous, query: SparkQuery, prefix: str) -> exp.Exp
             raise CompileError(f"{node.name}(): unknown argument '{key}'")
         options.append((key, _literal_value(value, node.name, key)))
     call = ReaderCall(
-        f"__tracesql_{prefix}_read_{len(query.reads) + 1}", READER_FUNCTIONS[node.name.lower()], tuple(options)
+        f"__tracesql_{prefix}_read_{len(query.reads) + 1}",
+        READER_FUNCTIONS[node.name.lower()],
+        tuple(options),
     )
     query.reads.append(call)
     return exp.to_identifier(call.view)
@@ -442,3 +444,110 @@ def spark_name(relation: Any) -> str:
     """A model's relation as Spark names it (`schema`.`name`)."""
     parts = [relation.schema, relation.identifier] if relation.schema else [relation.identifier]
     return ".".join(f"`{p.replace('`', '``')}`" for p in parts)
+
+
+# -- Python functions inside lambdas ------------------------------------------------------------
+
+# Spark runs no Python UDF inside a lambda (`TRANSFORM(l, m -> redact(...))`). Each such call is
+# lifted out: its argument is computed for every element by a TRANSFORM of its own, passed
+# through the list-taking form of the function (`__TRACESQL_REDACT_1` redacts an array of
+# strings, `_2` an array of arrays...), and zipped with the list the lambda walks:
+#     TRANSFORM(l, m -> f(m, redact(g(m))))
+#  -> TRANSFORM(ARRAYS_ZIP(IF(TRUE, l, NULL), __TRACESQL_REDACT_1(TRANSFORM(l, m -> g(m)))),
+#               __z1 -> f(__z1.`0`, __z1.`1`))
+# Nested lambdas lift one level at a time (the lifted call is itself inside the outer lambda).
+LIFTABLE = ("redact", "anonymize")
+LIFTED_DEPTH = 3
+
+
+def _liftable(node: exp.Expr) -> tuple[str, int] | None:
+    if not isinstance(node, exp.Anonymous):
+        return None
+    name = node.name.lower()
+    if name in LIFTABLE:
+        return name, 0
+    for kind in LIFTABLE:
+        prefix = f"__tracesql_{kind}_"
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return kind, int(name[len(prefix) :])
+    return None
+
+
+def _enclosing_lambda(node: exp.Expr) -> exp.Lambda | None:
+    parent = node.parent
+    while parent is not None and not isinstance(parent, exp.Query):
+        if isinstance(parent, exp.Lambda):
+            return parent
+        parent = parent.parent
+    return None
+
+
+def lift_python_calls(tree: exp.Expr) -> exp.Expr:
+    counter = 0
+    while True:
+        found = next(
+            (
+                (call, lam)
+                for call in tree.find_all(exp.Anonymous)
+                if _liftable(call) is not None and (lam := _enclosing_lambda(call)) is not None
+            ),
+            None,
+        )
+        if found is None:
+            return tree
+        counter += 1
+        _lift(found[0], found[1], f"__z{counter}")
+
+
+def _lift(call: exp.Anonymous, lam: exp.Lambda, zipped_name: str) -> None:
+    kind, depth = _liftable(call) or ("", 0)
+    if depth + 1 > LIFTED_DEPTH:
+        raise CompileError(f"{kind}() nested in more than {LIFTED_DEPTH} lambdas has no Spark form")
+    hof = lam.parent
+    if not isinstance(hof, exp.Transform | exp.ArrayFilter) or hof.args.get("expression") is not lam:
+        raise CompileError(
+            f"{kind}() inside this lambda cannot run on Spark (only inside list_transform / list_filter)"
+        )
+    items = hof.this
+    params = [p.name for p in lam.expressions]
+    element = params[0]
+    lifted = exp.Anonymous(
+        this=f"__TRACESQL_{kind.upper()}_{depth + 1}",
+        expressions=[
+            exp.Transform(
+                this=items.copy(),
+                expression=exp.Lambda(this=call.expressions[0].copy(), expressions=[p.copy() for p in lam.expressions]),
+            )
+        ],
+    )
+    field = lambda i: exp.Dot(this=exp.to_identifier(zipped_name), expression=exp.to_identifier(str(i), quoted=True))  # noqa: E731
+    call.replace(field(1))
+    body = lam.this
+    body = body.transform(lambda n: _rename_variable(n, element, field(0)))
+    lam.set("this", body)
+    lam.set("expressions", [exp.to_identifier(zipped_name), *[exp.to_identifier(p) for p in params[1:]]])
+    wrapped = exp.If(this=exp.true(), true=items.copy(), false=exp.Null())
+    hof.set("this", exp.ArraysZip(expressions=[wrapped, lifted]))
+    if isinstance(hof, exp.ArrayFilter):  # FILTER returns the elements: unzip them again
+        unzipped = exp.Transform(
+            this=hof.copy(),
+            expression=exp.Lambda(
+                this=exp.Dot(this=exp.to_identifier("__u"), expression=exp.to_identifier("0", quoted=True)),
+                expressions=[exp.to_identifier("__u")],
+            ),
+        )
+        hof.replace(unzipped)
+
+
+def _rename_variable(node: exp.Expr, name: str, replacement: exp.Expr) -> exp.Expr:
+    """The lambda variable `name` -> replacement: alone, or as the start of `name.field`
+    (inside a lambda sqlglot reads `m.role` as Dot(m, role)); never a field or a key."""
+    if isinstance(node, exp.Column) and not node.table and node.name == name:
+        return replacement.copy()
+    if isinstance(node, exp.Identifier) and node.name == name:
+        parent, key = node.parent, node.arg_key
+        if isinstance(parent, exp.Dot) and key == "this":
+            return replacement.copy()
+        if parent is not None and not isinstance(parent, exp.Dot | exp.Column | exp.PropertyEQ | exp.Lambda):
+            return replacement.copy()
+    return node

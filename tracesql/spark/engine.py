@@ -14,9 +14,11 @@ Spark's first line.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
     from tracesql.project.project import Project
 
 DIAGNOSTICS_SCHEMA = "scan INT, source_kind STRING, path STRING, line BIGINT, severity STRING, reason STRING"
-_ERROR_LINE = re.compile(r"tracesql\.errors\.(\w+): (.+)")
+_ERROR_LINE = re.compile(r"TRACESQL_ERROR:(\{.*?\})\s*$", re.MULTILINE)
+_PYTHON_ERROR = re.compile(r"^(\w*(?:Error|Exception)): (.+)$", re.MULTILINE)
 
 
 class SparkConnection:
@@ -63,10 +66,12 @@ class SparkConnection:
         target = project.profile.spark
         if target is None:
             raise ExecutionError(f"target '{project.profile.target_name}' is not a Spark target")
-        con = cls(project, start_session(target, app_name=f"tracesql {project.name}"), run_options)
+        con = cls(project, start_session(target, app_name=f"tracesql {project.profile.name}"), run_options)
         assert project.graph is not None
         ordered = [project.graph.nodes[uid] for uid in project.graph.order()]
-        con.warehouse.declare_all([m for m in ordered if isinstance(m, Model) and m.materialized != "ephemeral"])
+        con.warehouse.declare_all(
+            [m for m in ordered if isinstance(m, Model) and m.materialized != "ephemeral"]
+        )
         return con
 
     # -- SQL ----------------------------------------------------------------------------------
@@ -84,7 +89,9 @@ class SparkConnection:
             raise
         for read in query.reads:
             spec = ReadSpec(read.source_kind, next(self._scans), self.diagnostics_dir, dict(read.options))
-            self.spark.read.format(FORMAT).option("spec", spec.to_json()).load().createOrReplaceTempView(read.view)
+            self.spark.read.format(FORMAT).option("spec", spec.to_json()).load().createOrReplaceTempView(
+                read.view
+            )
         if query.reads_diagnostics:
             self.diagnostics_frame().createOrReplaceTempView(DIAGNOSTICS_VIEW)
         return query
@@ -115,10 +122,21 @@ class SparkConnection:
     def relation_type(self, relation: Relation) -> str | None:
         return self.warehouse.kind(relation)
 
-    def materialize(self, compiled: Compiled, *, dry_run: bool = False, row_limit: int | None = None) -> Built:
+    def materialize(
+        self,
+        compiled: Compiled,
+        *,
+        dry_run: bool = False,
+        row_limit: int | None = None,
+        verdict: Callable[[], None] | None = None,
+    ) -> Built:
         model = compiled.node
         assert isinstance(model, Model)
-        sql = compiled.sql if row_limit is None else f"SELECT * FROM (\n{compiled.sql}\n) LIMIT {int(row_limit)}"
+        sql = (
+            compiled.sql
+            if row_limit is None
+            else f"SELECT * FROM (\n{compiled.sql}\n) LIMIT {int(row_limit)}"
+        )
         relation = model.relation
         existing = self.warehouse.kind(relation)
         if model.materialized == "view":
@@ -127,17 +145,34 @@ class SparkConnection:
                 lambda: self.warehouse.build_view(relation, spark_sql, bool(model.python_functions)), model
             )
         frame = self.frame(sql, model=model)
+
+        def before_switch() -> None:
+            self.functions.merge_shards()  # the answers are kept, and counted, first
+            if verdict is not None:
+                verdict()
+
         with self.functions.stage(model.name):
             if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
-                return self.guard(lambda: self.warehouse.build_increment(model, frame, dry_run=dry_run), model)
-            built = self.guard(lambda: self.warehouse.build_table(relation, frame), model)
+                return self.guard(
+                    lambda: self.warehouse.build_increment(
+                        model, frame, dry_run=dry_run, before_switch=before_switch
+                    ),
+                    model,
+                )
+            built = self.guard(lambda: self.warehouse.build_table(relation, frame, before_switch), model)
         if model.materialized == "incremental" and existing is not None:
             built.message = "rebuilt (full refresh)"
         return built
 
+    def write_table(self, name: str, table: pa.Table) -> None:
+        """A table in the warehouse from Arrow rows (the call log's `llm_calls`)."""
+        self.warehouse.build_table(Relation(name), self.spark.createDataFrame(table))
+
     def run_test(self, sql: str, sample_rows: int) -> tuple[int, list[str], list[tuple[Any, ...]]]:
         """(failing rows, columns, the first few) of a data test."""
-        table = self.arrow(f"SELECT *, count(*) OVER () AS __tracesql_failures FROM (\n{sql}\n) LIMIT {sample_rows}")
+        table = self.arrow(
+            f"SELECT *, count(*) OVER () AS __tracesql_failures FROM (\n{sql}\n) LIMIT {sample_rows}"
+        )
         rows = [tuple(r.values()) for r in table.to_pylist()]
         columns = table.column_names[:-1]
         failures = int(rows[0][-1]) if rows else 0
@@ -186,16 +221,17 @@ def spark_error(exc: BaseException, model: Model | None, recorded: TracesqlError
     failure's text), the one the driver recorded, else Spark's first line."""
     text = str(exc)
     found = _ERROR_LINE.findall(text)
+    error: TracesqlError
     if found:
-        name, message = found[-1]
-        cls = getattr(errors, name, None)
-        error: TracesqlError
-        if isinstance(cls, type) and issubclass(cls, TracesqlError):
-            error = cls(message.strip())
-        else:
-            error = ExecutionError(message.strip())
+        payload = json.loads(found[-1])
+        cls = getattr(errors, payload.pop("type"), None)
+        if not (isinstance(cls, type) and issubclass(cls, TracesqlError)):
+            cls = ExecutionError
+        error = cls(payload.pop("message"), **payload)
     elif recorded is not None:
         error = recorded
+    elif (raised := _PYTHON_ERROR.findall(text)) and "PythonException" in text:
+        error = ExecutionError(f"{raised[-1][0]}: {raised[-1][1].strip()} (in a Spark Python worker)")
     else:
         error = ExecutionError(first_line(exc))
     if model is not None:

@@ -74,7 +74,9 @@ def lint(sql: str) -> list[Finding]:
         if name.startswith("__tracesql") or name in TRACESQL_FUNCTIONS or name in SPARK_FUNCTIONS:
             continue
         findings.append(
-            Finding(_find_name(sql, name), f"{name}()", f"Spark has no function {name}(); {_function_hint(name)}")
+            Finding(
+                _find_name(sql, name), f"{name}()", f"Spark has no function {name}(); {_function_hint(name)}"
+            )
         )
     return findings
 

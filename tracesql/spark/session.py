@@ -46,7 +46,9 @@ def require_pyspark() -> Any:
         raise ConfigError(f"a `type: spark` target needs Apache Spark: {INSTALL_HINT}") from None
     major, minor = (int(p) for p in pyspark.__version__.split(".")[:2])
     if (major, minor) < (4, 1):
-        raise ConfigError(f"tracesql needs pyspark 4.1 or newer (found {pyspark.__version__}): {INSTALL_HINT}")
+        raise ConfigError(
+            f"tracesql needs pyspark 4.1 or newer (found {pyspark.__version__}): {INSTALL_HINT}"
+        )
     return pyspark
 
 

@@ -24,10 +24,12 @@ USING parquet LOCATION`, `CREATE VIEW`), so the tables of the last run are there
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +83,9 @@ class Warehouse:
         os.replace(temporary, os.path.join(folder, CURRENT))
 
     def _new_version(self, relation: Relation) -> str:
-        return os.path.join(self.folder(relation), f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}")
+        return os.path.join(
+            self.folder(relation), f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        )
 
     def _remove_old_versions(self, relation: Relation, keep: str | None) -> None:
         folder = self.folder(relation)
@@ -102,6 +106,9 @@ class Warehouse:
                 self._declare_table(model.relation)
             elif kind == "view":
                 views.append(model)
+            else:  # not built here: no stale entry of this session's catalog may answer for it
+                self._drop_view(spark_name(model.relation))
+                self._drop_table(spark_name(model.relation))
         for model in views:
             try:
                 self._declare_view(model.relation, model.python_functions != set())
@@ -113,12 +120,20 @@ class Warehouse:
         name = spark_name(relation)
         if relation.schema:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{relation.schema}`")
-        self.spark.sql(f"DROP VIEW IF EXISTS {name}")
+        self._drop_view(name)
         if self.spark.catalog.tableExists(name.replace("`", "")):
             self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_quoted(location)}'")
             self.spark.sql(f"REFRESH TABLE {name}")
         else:
             self.spark.sql(f"CREATE TABLE {name} USING parquet LOCATION '{_quoted(location)}'")
+
+    def _drop_view(self, name: str) -> None:
+        with contextlib.suppress(Exception):  # not a view (a table, or nothing)
+            self.spark.sql(f"DROP VIEW IF EXISTS {name}")
+
+    def _drop_table(self, name: str) -> None:
+        with contextlib.suppress(Exception):  # not a table (a view, or nothing)
+            self.spark.sql(f"DROP TABLE IF EXISTS {name}")
 
     def _declare_view(self, relation: Relation, temporary: bool) -> None:
         with open(os.path.join(self.folder(relation), VIEW_SQL), encoding="utf-8") as f:
@@ -127,8 +142,7 @@ class Warehouse:
 
     def _create_view(self, relation: Relation, sql: str, temporary: bool) -> None:
         name = spark_name(relation)
-        if self.spark.catalog.tableExists(name.replace("`", "")) and self.kind(relation) != "view":
-            self.spark.sql(f"DROP TABLE IF EXISTS {name}")
+        self._drop_table(name)
         if relation.schema:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{relation.schema}`")
         scope = "TEMPORARY VIEW" if temporary and not relation.schema else "VIEW"
@@ -138,7 +152,7 @@ class Warehouse:
 
     def build_view(self, relation: Relation, sql: str, temporary: bool) -> Built:
         existed = self.kind(relation)
-        self.spark.sql(f"DROP TABLE IF EXISTS {spark_name(relation)}")
+        self._drop_table(spark_name(relation))
         self._create_view(relation, sql, temporary)
         folder = self.folder(relation)
         os.makedirs(folder, exist_ok=True)
@@ -148,8 +162,11 @@ class Warehouse:
         self._remove_old_versions(relation, None)
         return Built(None, "replaced" if existed else "created")
 
-    def build_table(self, relation: Relation, frame: Any) -> Built:
-        """Write the query's rows into a new version, then switch the table to it."""
+    def build_table(
+        self, relation: Relation, frame: Any, before_switch: Callable[[], None] | None = None
+    ) -> Built:
+        """Write the query's rows into a new version, then switch the table to it
+        (`before_switch` may still refuse the new rows by raising)."""
         existed = self.kind(relation)
         version = self._new_version(relation)
         try:
@@ -157,15 +174,23 @@ class Warehouse:
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
-        rows = self.spark.read.parquet(version).count()
+        try:
+            rows = self.spark.read.parquet(version).count()
+            if before_switch is not None:
+                before_switch()
+        except BaseException:
+            shutil.rmtree(version, ignore_errors=True)
+            raise
         if existed == "view":
-            self.spark.sql(f"DROP VIEW IF EXISTS {spark_name(relation)}")
+            self._drop_view(spark_name(relation))
         self._switch(relation, os.path.basename(version))
         self._declare_table(relation)
         self._remove_old_versions(relation, version)
         return Built(rows, "replaced" if existed else "created")
 
-    def build_increment(self, model: Model, frame: Any, *, dry_run: bool) -> Built:
+    def build_increment(
+        self, model: Model, frame: Any, *, dry_run: bool, before_switch: Callable[[], None] | None = None
+    ) -> Built:
         """Write the new rows once, then append them or merge them on unique_key."""
         relation = model.relation
         batch_dir = os.path.join(self.folder(relation), f"batch-{uuid.uuid4().hex[:8]}")
@@ -175,13 +200,17 @@ class Warehouse:
             rows = batch.count()
             if dry_run:
                 return Built(rows, f"would add {rows} new rows")
+            if before_switch is not None:
+                before_switch()
             current = os.path.join(self.folder(relation), self.current(relation) or "")
             existing = self.spark.read.parquet(current)
             batch = self._conform(model, batch, existing)
             keys = model.config.unique_keys
             missing = [k for k in keys if k not in batch.columns]
             if missing:
-                raise ExecutionError(f"unique_key column {', '.join(missing)} is not among the model's columns")
+                raise ExecutionError(
+                    f"unique_key column {', '.join(missing)} is not among the model's columns"
+                )
             schema_changed = set(batch.columns) - set(existing.columns)
             if keys and model.config.strategy == "merge" or schema_changed:
                 kept = existing.join(batch.select(*keys), on=keys, how="left_anti") if keys else existing
@@ -193,7 +222,9 @@ class Warehouse:
         finally:
             shutil.rmtree(batch_dir, ignore_errors=True)
 
-    def _merge(self, relation: Relation, kept: Any, batch: Any, rows: int, replaced: int, *, merged: bool) -> Built:
+    def _merge(
+        self, relation: Relation, kept: Any, batch: Any, rows: int, replaced: int, *, merged: bool
+    ) -> Built:
         version = self._new_version(relation)
         try:
             kept.unionByName(batch, allowMissingColumns=True).write.mode("errorifexists").parquet(version)
