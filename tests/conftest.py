@@ -77,6 +77,7 @@ EXTRAS: dict[str, tuple[Callable[[], str | None], str]] = {
     "datasets": (lambda: _module("datasets"), "pip install -e '.[test]'"),
     "dbt_artifacts_parser": (lambda: _module("dbt_artifacts_parser"), "pip install -e '.[test]'"),
     "duckdb-cli": (lambda: _program("duckdb"), "pip install -e '.[test]'"),
+    "pyspark": (lambda: _module("pyspark"), "pip install -e '.[spark]'"),
 }
 
 

@@ -144,19 +144,17 @@ class SparkConnection:
             return self.guard(
                 lambda: self.warehouse.build_view(relation, spark_sql, bool(model.python_functions)), model
             )
-        frame = self.frame(sql, model=model)
 
         def before_switch() -> None:
             self.functions.merge_shards()  # the answers are kept, and counted, first
             if verdict is not None:
                 verdict()
 
-        with self.functions.stage(model.name):
+        with self.functions.stage(model.name):  # before the query is analyzed: its UDFs are the stage's
+            frame = self.frame(sql, model=model)
             if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
                 return self.guard(
-                    lambda: self.warehouse.build_increment(
-                        model, frame, dry_run=dry_run, before_switch=before_switch
-                    ),
+                    lambda: self.warehouse.build_increment(model, frame, dry_run=dry_run, before_switch=before_switch),
                     model,
                 )
             built = self.guard(lambda: self.warehouse.build_table(relation, frame, before_switch), model)

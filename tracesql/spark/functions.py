@@ -69,6 +69,10 @@ class WorkerPlan:
     shard_dir: str
     redact: bool
     tasks: int  # how many tasks share the caps
+    api_keys: dict[str, str]  # the providers' key variables as the driver has them
+
+    def __repr__(self) -> str:  # never shows the keys
+        return f"WorkerPlan(stage={self.stage!r}, project_model={self.project_model!r})"
 
     def worker_config(self) -> LLMConfig:
         """The config with each alias's max_parallel_requests cut to this task's share."""
@@ -127,6 +131,8 @@ class WorkerRuntime(LLMRuntime):
     """The LLM runtime of one Python worker for one stage: its store is a ShardStore."""
 
     def __init__(self, plan: WorkerPlan) -> None:
+        for name, value in plan.api_keys.items():  # executors need not share the driver's environment
+            os.environ[name] = value
         shard = os.path.join(plan.shard_dir, f"shard-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.makedirs(plan.shard_dir, exist_ok=True)
         super().__init__(
@@ -362,6 +368,11 @@ class SparkFunctions:
                 1,
                 int(self.spark.sparkContext.defaultParallelism) if hasattr(self.spark, "sparkContext") else 2,
             ),
+            api_keys={
+                provider.api_key_env: os.environ[provider.api_key_env]
+                for provider in options.llm_config.providers.values()
+                if provider.api_key_env and os.environ.get(provider.api_key_env)
+            },
         )
 
     # -- one model ----------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""The example project on `target: spark` (local mode) against the test server: every
+model's rows equal the DuckDB target's, value for value (types may widen), LLM columns
+included; the LLM cache is shared both ways (0 requests); one new trace file costs
+exactly its calls on Spark too."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.llm.fake_server import FakeLLMServer
+from tests.test_example_project import LLM_MODELS, PROJECT_FILES, REPO, cli, explain, generous
+from tracesql.compile.loading import load_project
+from tracesql.spark.engine import SparkConnection
+
+MODELS = (
+    "traces",
+    "tool_interactions",
+    *LLM_MODELS,
+    "sft_dataset",
+    "sft_chat",
+)
+VARS = ("--vars", "{llm_model: local}")
+
+
+def copy_project(root: Path) -> Path:
+    root.mkdir()
+    for name in PROJECT_FILES:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    return root
+
+
+def normal(value: Any) -> Any:
+    """A value as both engines must agree on it: integers of any width alike, instants in UTC."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return {k: normal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normal(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return value
+
+
+def duckdb_rows(project: Path, model: str) -> tuple[list[str], list[str]]:
+    con = duckdb.connect(str(project / "tracesql.duckdb"), read_only=True)
+    try:
+        table = con.sql(f'SELECT * FROM "{model}"').arrow()
+    finally:
+        con.close()
+    if hasattr(table, "read_all"):
+        table = table.read_all()
+    return table.column_names, sorted(json.dumps(normal(r), sort_keys=True) for r in table.to_pylist())
+
+
+def spark_rows(project: Path, model: str) -> tuple[list[str], list[str]]:
+    loaded = load_project(project, target="spark", vars={"llm_model": "local"})
+    with SparkConnection.open(loaded) as con:
+        table = con.spark.table(f"`{model}`").toArrow()
+    return table.column_names, sorted(json.dumps(normal(r), sort_keys=True) for r in table.to_pylist())
+
+
+def assert_same_rows(project: Path) -> None:
+    for model in MODELS:
+        duck_columns, duck = duckdb_rows(project, model)
+        spark_columns, spark = spark_rows(project, model)
+        assert spark_columns == duck_columns, model
+        assert len(spark) == len(duck) and len(duck) > 0, model
+        for ours, theirs in zip(spark, duck, strict=True):
+            assert ours == theirs, f"{model}: first difference\nspark:  {ours[:600]}\nduckdb: {theirs[:600]}"
+
+
+def add_trace_file(project: Path) -> None:
+    """One new Codex session (new content, so none of its prompts is cached)."""
+    new = project / "examples" / "traces" / "codex" / "new"
+    new.mkdir()
+    src = next((project / "examples" / "traces" / "codex").rglob("rollout-2026-01-02*.jsonl"))
+    text = (
+        src.read_text()
+        .replace("11111111-1111-4111-8111-111111111111", "99999999-1111-4111-8111-111111111111")
+        .replace("synthetic", "artificial")
+    )
+    (new / "rollout-new.jsonl").write_text(text)
+
+
+def bodies(requests: list[Any]) -> list[str]:
+    return sorted(json.dumps(r.body, sort_keys=True) for r in requests)
+
+
+@pytest.mark.slow
+def test_the_example_project_on_spark_equals_duckdb_and_shares_the_llm_cache(spark, tmp_path, monkeypatch):
+    with FakeLLMServer(default=generous) as server:
+        monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
+        project = copy_project(tmp_path / "project")
+        first = cli(project, "run", *VARS)
+        assert first.exit_code == 0, first.output
+        asked = len(server.requests)
+        assert asked > 0
+        # what one new trace file costs on DuckDB (then the project is put back as it was):
+        # the reference for the Spark run below (same folder, so the same trace keys)
+        saved = tmp_path / "saved"
+        shutil.copytree(project / "target", saved / "target")
+        shutil.copy(project / "tracesql.duckdb", saved / "tracesql.duckdb")
+        add_trace_file(project)
+        assert cli(project, "run", *VARS).exit_code == 0
+        duckdb_new = bodies(server.requests[asked:])
+        assert duckdb_new
+        shutil.rmtree(project / "examples" / "traces" / "codex" / "new")
+        shutil.rmtree(project / "target")
+        shutil.copytree(saved / "target", project / "target")
+        shutil.copy(saved / "tracesql.duckdb", project / "tracesql.duckdb")
+        asked = len(server.requests)
+
+        on_spark = cli(project, "run", *VARS, "--target", "spark")
+        assert on_spark.exit_code == 0, on_spark.output
+        assert "9 ok" in on_spark.output, on_spark.output
+        assert len(server.requests) == asked, explain(server.requests[asked:])  # every answer a cache hit
+        assert_same_rows(project)
+
+        # one new trace file costs exactly its calls on Spark: the requests DuckDB made for it
+        add_trace_file(project)
+        again = cli(project, "run", *VARS, "--target", "spark")
+        assert again.exit_code == 0, again.output
+        spark_new = server.requests[asked:]
+        assert bodies(spark_new) == duckdb_new, explain(spark_new)
+        # the DuckDB target then asks nothing: the Spark run's answers are in the shared cache
+        duck_again = cli(project, "run", *VARS)
+        assert duck_again.exit_code == 0, duck_again.output
+        assert len(server.requests) == asked + len(spark_new), explain(server.requests[asked + len(spark_new) :])
+        assert_same_rows(project)
+        con = duckdb.connect(str(project / "tracesql.duckdb"), read_only=True)
+        (count,) = con.execute(
+            "SELECT count(*) FROM sft_dataset WHERE trace_id = '99999999-1111-4111-8111-111111111111'"
+        ).fetchone() or (0,)
+        con.close()
+        assert count == 1
+
+
+@pytest.mark.slow
+def test_a_spark_run_first_leaves_nothing_for_duckdb_to_ask(spark, tmp_path, monkeypatch):
+    project = copy_project(tmp_path / "project")
+    with FakeLLMServer(default=generous) as server:
+        monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
+        on_spark = cli(project, "run", *VARS, "--target", "spark", "-s", "+sft_dataset")
+        assert on_spark.exit_code == 0, on_spark.output
+        asked = len(server.requests)
+        assert asked > 0
+        bodies = [json.dumps(r.body, sort_keys=True) for r in server.requests]
+        assert len(bodies) == len(set(bodies)), explain(server.requests)  # no request sent twice
+        on_duckdb = cli(project, "run", *VARS, "-s", "+sft_dataset")
+        assert on_duckdb.exit_code == 0, on_duckdb.output
+        assert len(server.requests) == asked, explain(server.requests[asked:])
+        calls = duckdb.connect(str(project / "tracesql.duckdb"), read_only=True).execute(
+            "SELECT count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE attempt >= 1) FROM llm_calls"
+        ).fetchone()
+        assert calls is not None and calls[0] > 0 and calls[1] == asked  # the Spark run's calls are logged
