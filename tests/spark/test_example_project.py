@@ -136,7 +136,9 @@ def test_the_example_project_on_spark_equals_duckdb_and_shares_the_llm_cache(spa
         # the DuckDB target then asks nothing: the Spark run's answers are in the shared cache
         duck_again = cli(project, "run", *VARS)
         assert duck_again.exit_code == 0, duck_again.output
-        assert len(server.requests) == asked + len(spark_new), explain(server.requests[asked + len(spark_new) :])
+        assert len(server.requests) == asked + len(spark_new), explain(
+            server.requests[asked + len(spark_new) :]
+        )
         assert_same_rows(project)
         con = duckdb.connect(str(project / "tracesql.duckdb"), read_only=True)
         (count,) = con.execute(
@@ -161,7 +163,11 @@ def test_a_spark_run_first_leaves_nothing_for_duckdb_to_ask(spark, tmp_path, mon
         on_duckdb = cli(project, "run", *VARS, "-s", "+sft_dataset")
         assert on_duckdb.exit_code == 0, on_duckdb.output
         assert len(server.requests) == asked, explain(server.requests[asked:])
-        calls = duckdb.connect(str(project / "tracesql.duckdb"), read_only=True).execute(
-            "SELECT count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE attempt >= 1) FROM llm_calls"
-        ).fetchone()
+        calls = (
+            duckdb.connect(str(project / "tracesql.duckdb"), read_only=True)
+            .execute(
+                "SELECT count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE attempt >= 1) FROM llm_calls"
+            )
+            .fetchone()
+        )
         assert calls is not None and calls[0] > 0 and calls[1] == asked  # the Spark run's calls are logged

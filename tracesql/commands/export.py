@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from tracesql.commands.datasets import DatasetColumns, ExportPlan, export_format, parse_split, rows_query
 from tracesql.commands.json_encoding import csv_select, json_select
+from tracesql.commands.on_spark import mirrored, on_spark
 from tracesql.errors import ConfigError, ExecutionError, ProjectError
 from tracesql.execution.materialize import relation_type
 from tracesql.project.project import Project
@@ -87,13 +88,20 @@ def _built_relation(project: Project, con: Any, name: str) -> str:
     return str(model.relation)
 
 
+def _reading(project: Project, model: str) -> Any:
+    """The project database, read-only; on a Spark target, the model's rows copied into DuckDB."""
+    if on_spark(project):
+        return mirrored(project, [model] if model in project.models else [])
+    return project.connect_for_reading()
+
+
 def export(project: Project, model: str, request: ExportRequest | None = None) -> ExportResult:
     """Write a built model to Parquet, JSON Lines or CSV, as `request` says (split, de-duplicated,
     chat records...). Redacted as the project's `secrets:` settings say."""
     request = request or ExportRequest()
     plan = _plan(project, model, request)
     rewrite = _rewrite(project, request.anonymize)
-    with project.connect_for_reading() as con:
+    with _reading(project, model) as con:
         relation = _built_relation(project, con, model)
         columns = con.sql(f"SELECT * FROM {relation}").columns
         result = ExportResult([], _count(con, f"SELECT * FROM {relation}"))
@@ -282,7 +290,7 @@ class RewrittenRows:
 
 def record(project: Project, model: str, number: int) -> dict[str, Any]:
     """Row `number` (1-based) of a built model, as a dict with nested values."""
-    with project.connect_for_reading() as con:
+    with _reading(project, model) as con:
         table, json_columns = arrow_rows(
             con, _built_relation(project, con, model), limit=1, offset=number - 1
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from tracesql.commands.on_spark import mirrored, on_spark, spark_rows
 from tracesql.compile.compiler import Compiler, strip_trailing_semicolon
 from tracesql.connection import Connection, ConnectionOptions, open_connection
 from tracesql.errors import ExecutionError, ProjectError
@@ -38,7 +39,13 @@ def show(
         raise ProjectError(
             f"no model named '{model_or_sql}'{project.suggest(model_or_sql)}; give a model name or a SELECT query"
         )
-    with _connect(project, writes=False, run_options=run_options) as con:
+    if on_spark(project) and model is None:
+        assert project is not None
+        columns, rows, more = spark_rows(project, render_inline(project, model_or_sql), limit, run_options)
+        if not columns:
+            raise ExecutionError(f"{model_or_sql!r} returns no rows to show")
+        return QueryResult(columns, rows, more)
+    with _connect(project, writes=False, run_options=run_options, models=[model_or_sql]) as con:
         if model is not None and project is not None:
             if model.materialized != "ephemeral" and relation_type(con.duckdb, model.relation):
                 sql = f"SELECT * FROM {model.relation}"
@@ -59,6 +66,10 @@ def query(
     """Run one or more statements on the project database (read-only unless one of them
     writes), or on an in-memory database outside a project; the last statement's rows."""
     text = render_inline(project, sql)
+    if on_spark(project):  # one query, run on Spark
+        assert project is not None
+        columns, rows, more = spark_rows(project, text, limit, run_options)
+        return QueryResult(columns, rows, more)
     with duckdb.connect() as parser:
         try:
             statements = parser.extract_statements(text)
@@ -84,7 +95,11 @@ READING_STATEMENTS = {
 }
 
 
-def _connect(project: Project | None, *, writes: bool, run_options: RunOptions | None) -> Connection:
+def _connect(
+    project: Project | None, *, writes: bool, run_options: RunOptions | None, models: list[str] | None = None
+) -> Connection:
+    if project is not None and on_spark(project):  # the models' Spark rows, in DuckDB
+        return mirrored(project, [m for m in models or [] if m in project.models], run_options)
     if project is None:
         return open_connection(":memory:", options=ConnectionOptions(run_options=run_options or RunOptions()))
     if writes:

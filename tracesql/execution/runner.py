@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -40,7 +40,9 @@ from tracesql.llm.names import CALLING_FUNCTIONS
 from tracesql.llm.runtime import LLMRuntime
 from tracesql.project.nodes import DataTest, Model, literal, quote
 from tracesql.project.project import Project
+from tracesql.spark.dialect import to_spark
 from tracesql.spark.engine import SparkConnection
+from tracesql.spark.lint import check_models
 
 PROJECT_ALIAS = "__tracesql_project"
 
@@ -192,6 +194,8 @@ def execute(
         refresh_llm=request.run_options.cache_mode(project.profile.llm.settings) == "refresh",
     )
     compiled = compile_all(project, compiler, order)
+    if isinstance(con, SparkConnection):
+        check_models(list(compiled.values()))  # what Spark cannot run, before anything runs
     if reporter:
         reporter.run_started(len(order), request)
     if not request.in_scratch:
@@ -212,9 +216,14 @@ def compile_selection(
     assert graph is not None
     uids = select_nodes(graph, select, exclude, with_tests=True)
     order = graph.order(uids)
-    with project.connect_for_reading() as con:
-        compiler = Compiler(project, relation_exists=_relation_exists(con.duckdb, scratch=False))
-        compiled = compile_all(project, compiler, order)
+    if project.profile.target_type == "spark":  # Spark SQL, linted; no session needed
+        compiled = compile_all(project, Compiler(project), order)
+        check_models(list(compiled.values()))
+        compiled = {uid: replace(c, sql=to_spark(c.sql).sql) for uid, c in compiled.items()}
+    else:
+        with project.connect_for_reading() as con:
+            compiler = Compiler(project, relation_exists=_relation_exists(con.duckdb, scratch=False))
+            compiled = compile_all(project, compiler, order)
     artifacts.write_compiled(project, compiled.values())
     artifacts.write_manifest(project)
     return list(compiled.values())

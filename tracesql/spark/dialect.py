@@ -516,11 +516,16 @@ def _lift(call: exp.Anonymous, lam: exp.Lambda, zipped_name: str) -> None:
         expressions=[
             exp.Transform(
                 this=items.copy(),
-                expression=exp.Lambda(this=call.expressions[0].copy(), expressions=[p.copy() for p in lam.expressions]),
+                expression=exp.Lambda(
+                    this=call.expressions[0].copy(), expressions=[p.copy() for p in lam.expressions]
+                ),
             )
         ],
     )
-    field = lambda i: exp.Dot(this=exp.to_identifier(zipped_name), expression=exp.to_identifier(str(i), quoted=True))  # noqa: E731
+
+    def field(i: int) -> exp.Expr:
+        return exp.Dot(this=exp.to_identifier(zipped_name), expression=exp.to_identifier(str(i), quoted=True))
+
     call.replace(field(1))
     body = lam.this
     body = body.transform(lambda n: _rename_variable(n, element, field(0)))

@@ -30,7 +30,7 @@ from tracesql.project.nodes import Model, Relation
 from tracesql.spark.datasource import FORMAT, ReadSpec, TraceDataSource, read_diagnostics
 from tracesql.spark.dialect import DIAGNOSTICS_VIEW, SparkQuery, to_spark
 from tracesql.spark.functions import SparkFunctions
-from tracesql.spark.lint import lint, position
+from tracesql.spark.lint import lint, lint_error
 from tracesql.spark.session import first_line, start_session
 from tracesql.spark.warehouse import Built, Warehouse
 
@@ -154,7 +154,9 @@ class SparkConnection:
             frame = self.frame(sql, model=model)
             if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
                 return self.guard(
-                    lambda: self.warehouse.build_increment(model, frame, dry_run=dry_run, before_switch=before_switch),
+                    lambda: self.warehouse.build_increment(
+                        model, frame, dry_run=dry_run, before_switch=before_switch
+                    ),
                     model,
                 )
             built = self.guard(lambda: self.warehouse.build_table(relation, frame, before_switch), model)
@@ -189,29 +191,6 @@ class SparkConnection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def lint_error(sql: str, findings: list[Any], model: Model | None) -> CompileError:
-    """One CompileError for a query's lint findings, pointing at the model file where it can."""
-    from tracesql.compile.compiler import map_to_source
-
-    located = []
-    for finding in findings:
-        line, column = position(sql, finding.start)
-        if model is not None and line is not None:
-            line, column = map_to_source(sql, model.raw_sql, line, column or 1)
-        located.append((line, column, finding.message()))
-    first_line_no, first_column, message = located[0]
-    for line, column, text in located[1:]:
-        where = f"{model.rel_path if model else '<query>'}:{line}:{column}" if line else "also"
-        message += f"\n  {where}: {text}"
-    return CompileError(
-        message,
-        path=model.rel_path if model else None,
-        line=first_line_no,
-        column=first_column,
-        model=model.name if model else None,
-    )
 
 
 def spark_error(exc: BaseException, model: Model | None, recorded: TracesqlError | None) -> TracesqlError:

@@ -199,6 +199,28 @@ def answer_batch(plan: WorkerPlan, arrays: list[pa.Array]) -> pa.Array:
 # -- the driver side ---------------------------------------------------------------------------
 
 
+def register_text_functions(spark: Any, key: bytes) -> None:
+    """redact(), anonymize() (keyed with `key`, the project's salt), their list forms for
+    calls lifted out of lambdas, and llm_render()'s UDF."""
+    from pyspark.sql.functions import arrow_udf
+
+    def render(templates: pa.Array, variables: pa.Array) -> pa.Array:
+        pairs = zip(templates.to_pylist(), variables.to_pylist(), strict=True)
+        return pa.array(
+            [render_json_vars(t, v) if t is not None else None for t, v in pairs], type=pa.string()
+        )
+
+    rewrites = (("REDACT", REDACT), ("ANONYMIZE", anonymizing(key)))
+    for name, rewrite in rewrites:
+        spark.udf.register(name.lower(), arrow_udf(lambda a, r=rewrite: redact_array(a, r), "string"))  # type: ignore[call-overload]
+        kind = "string"
+        for depth in range(1, LIFTED_DEPTH + 1):  # dialect.lift_python_calls
+            kind = f"array<{kind}>"
+            lifted = arrow_udf(lambda a, r=rewrite: redact_arrow(a, r), kind)  # type: ignore[call-overload]
+            spark.udf.register(f"__TRACESQL_{name}_{depth}", lifted)
+    spark.udf.register(RENDER_UDF, arrow_udf(render, "string"))  # type: ignore[call-overload]
+
+
 class DriverRuntime(LLMRuntime):
     """The driver's LLM runtime: configuration checks and the merged store as on DuckDB;
     tallies, totals and the call-log table from the call-log rows the workers wrote."""
@@ -311,32 +333,7 @@ class SparkFunctions:
     # -- registration ------------------------------------------------------------------------
 
     def _register(self) -> None:
-        from pyspark.sql.functions import arrow_udf
-
-        key = project_key(self.project.target_dir)
-        redact_udf = arrow_udf(lambda a: redact_array(a, REDACT), "string")  # type: ignore[call-overload]
-        anonymize_udf = arrow_udf(lambda a: redact_array(a, anonymizing(key)), "string")  # type: ignore[call-overload]
-        render_udf = arrow_udf(  # type: ignore[call-overload]
-            lambda t, v: pa.array(
-                [
-                    render_json_vars(a, b) if a is not None else None
-                    for a, b in zip(t.to_pylist(), v.to_pylist(), strict=True)
-                ],
-                type=pa.string(),
-            ),
-            "string",
-        )
-        self.spark.udf.register("redact", redact_udf)
-        self.spark.udf.register("anonymize", anonymize_udf)
-        # the list forms that Python calls lifted out of lambdas use (dialect.lift_python_calls)
-        for depth in range(1, LIFTED_DEPTH + 1):
-            kind = "string"
-            for _ in range(depth):
-                kind = f"array<{kind}>"
-            for name, rewrite in (("REDACT", REDACT), ("ANONYMIZE", anonymizing(key))):
-                lifted = arrow_udf(lambda a, r=rewrite: redact_arrow(a, r), kind)  # type: ignore[call-overload]
-                self.spark.udf.register(f"__TRACESQL_{name}_{depth}", lifted)
-        self.spark.udf.register(RENDER_UDF, render_udf)
+        register_text_functions(self.spark, project_key(self.project.target_dir))
         self._register_llm(self._new_plan(None))
 
     def _register_llm(self, plan: WorkerPlan) -> None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tracesql.compile.compiler import Compiled, map_to_source
 from tracesql.errors import CompileError
 from tracesql.llm.names import SQL_NAMES as LLM_NAMES
+from tracesql.project.nodes import Model
 from tracesql.secrets.sql import SQL_NAMES as SECRET_NAMES
 from tracesql.spark.builtins import SPARK_FUNCTIONS
 from tracesql.spark.dialect import READER_FUNCTIONS, parse_duckdb, rewrite
@@ -157,3 +160,44 @@ def position(sql: str, start: int | None) -> tuple[int | None, int | None]:
         return None, None
     line = sql.count("\n", 0, start) + 1
     return line, start - (sql.rfind("\n", 0, start) + 1) + 1
+
+
+def lint_error(sql: str, findings: list[Any], model: Model | None) -> CompileError:
+    """One CompileError for a query's lint findings, pointing at the model file where it can."""
+    located = []
+    for finding in findings:
+        line, column = position(sql, finding.start)
+        if model is not None and line is not None:
+            line, column = map_to_source(sql, model.raw_sql, line, column or 1)
+        located.append((line, column, finding.message()))
+    first_line_no, first_column, message = located[0]
+    for line, column, text in located[1:]:
+        where = f"{model.rel_path if model else '<query>'}:{line}:{column}" if line else "also"
+        message += f"\n  {where}: {text}"
+    return CompileError(
+        message,
+        path=model.rel_path if model else None,
+        line=first_line_no,
+        column=first_column,
+        model=model.name if model else None,
+    )
+
+
+def check_models(compiled: list[Compiled]) -> None:
+    """Lint every compiled model before anything runs; the first problem is raised, naming
+    how many other models have one."""
+    problems: list[CompileError] = []
+    for item in compiled:
+        findings = lint(item.sql)
+        if findings:
+            node = item.node
+            problems.append(lint_error(item.sql, findings, node if isinstance(node, Model) else None))
+    if problems:
+        first = problems[0]
+        if len(problems) > 1:
+            first.message += (
+                f" (and {len(problems) - 1} more models Spark cannot run: "
+                + ", ".join(p.model or "?" for p in problems[1:])
+                + ")"
+            )
+        raise first

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -72,7 +73,11 @@ def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
     # executors must run this interpreter (with tracesql installed), not the system python
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if target.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no network interface
     conf = spark_conf(target)
+    if "spark.driver.extraJavaOptions" not in conf:  # Spark's log lines are not tracesql's output
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={quiet_logging()}"
     with _LOCK:
         builder = SparkSession.builder.appName(app_name)
         if target.master.startswith("sc://"):
@@ -89,6 +94,29 @@ def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
     if not is_connect(session):
         session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def quiet_logging() -> str:
+    """A log4j2 configuration that lets only Spark's fatal errors through (its failures come back as tracesql errors) (written once per user)."""
+    path = os.path.join(
+        tempfile.gettempdir(), f"tracesql-log4j2-v2-{os.getuid() if hasattr(os, 'getuid') else 0}.properties"
+    )
+    if not os.path.exists(path):
+        with open(f"{path}.{os.getpid()}", "w", encoding="utf-8") as f:
+            f.write(LOG4J2)
+        os.replace(f"{path}.{os.getpid()}", path)
+    return path
+
+
+LOG4J2 = """\
+rootLogger.level = fatal
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = Spark %p %c{1}: %m%n%ex
+"""
 
 
 def is_connect(session: Any) -> bool:
