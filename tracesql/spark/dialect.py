@@ -144,7 +144,18 @@ def _rewrite_node(node: exp.Expr, query: SparkQuery, prefix: str) -> exp.Expr:
         return exp.cast(node.this, exp.DataType.build("STRING"))
     if isinstance(node, exp.Anonymous):
         return _tracesql_function(node, query, prefix)
+    if isinstance(node, exp.GenerateSeries) and isinstance(node.parent, exp.Table):
+        return _range_table(node)
     return node
+
+
+def _range_table(node: exp.GenerateSeries) -> exp.Expr:
+    """`FROM range(a, b)` / `generate_series(a, b)`: Spark's range() (end excluded, column `id`)."""
+    end = node.args["end"]
+    if not node.args.get("is_end_exclusive"):
+        end = exp.Add(this=end, expression=exp.Literal.number(1))
+    arguments = [node.args["start"], end] + ([node.args["step"]] if node.args.get("step") else [])
+    return exp.Anonymous(this="RANGE", expressions=arguments)
 
 
 def _spelled(func: exp.Expr, name: str) -> bool:
