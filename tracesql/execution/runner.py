@@ -128,22 +128,23 @@ def run(project: Project, request: RunRequest, reporter: Reporter | None = None)
     """Compile, then build and test the selected nodes; write target/ artifacts (unless in scratch)."""
     if not request.dry_run and any(m.python_functions & LLM_CALLERS for m in project.models.values()):
         _warm_up_llm_client()  # the client's ~1 s import overlaps compiling and reading traces
-    with open_for_run(project, request) as con:
-        results = execute(project, request, con, reporter)
+    if project.profile.target_type == "spark" and not request.in_scratch:
+        with SparkConnection.open(project, request.run_options) as spark:
+            results = execute(project, request, spark, reporter)
+    else:
+        with open_for_run(project, request) as con:
+            results = execute(project, request, con, reporter)
     if not request.in_scratch:
         artifacts.write_manifest(project, results.invocation_id)
         artifacts.write_run_results(project, results)
     return results
 
 
-def open_for_run(project: Project, request: RunRequest) -> Connection | SparkConnection:
+def open_for_run(project: Project, request: RunRequest) -> Connection:
     """The connection a run builds into: the target's database, or (scratch, dry run) an
-    in-memory one that sees the project database's tables and views read-only; on a Spark
-    target, the Spark session with the project's warehouse."""
+    in-memory one that sees the project database's tables and views read-only."""
     if project.profile.target_type == "spark":
-        if request.in_scratch:
-            raise ConfigError("--preview and --dry-run run on DuckDB targets only (this one is Spark)")
-        return SparkConnection.open(project, request.run_options)
+        raise ConfigError("--preview and --dry-run run on DuckDB targets only (this one is Spark)")
     # a real run writes each model once, at a checkpoint after it, not through the WAL
     con = project.connect(
         ":memory:" if request.in_scratch else None, run_options=request.run_options, wal=request.in_scratch
@@ -276,7 +277,7 @@ class _Execution:
     def __init__(
         self,
         project: Project,
-        connection: Connection,
+        connection: Connection | SparkConnection,
         request: RunRequest,
         reporter: Reporter | None,
         results: RunResults,
@@ -361,6 +362,7 @@ class _Execution:
                 compiled, dry_run=self.request.dry_run, row_limit=self.request.row_limit, verdict=verdict
             )
             return Materialized(built.rows, built.message)
+        assert isinstance(self.connection, Connection)
         return materialize(
             self.con,
             compiled,

@@ -119,7 +119,7 @@ class TraceReaderSource(DataSourceReader):  # type: ignore[misc,valid-type]
             part.root_dir = root_dir
         return parts
 
-    def read(self, partition: FilesPartition) -> Iterator[pa.RecordBatch]:
+    def read(self, partition: FilesPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         try:
             yield from self._read(partition)
         except TracesqlError as exc:
@@ -136,9 +136,11 @@ class TraceReaderSource(DataSourceReader):  # type: ignore[misc,valid-type]
                 if limit is not None and count >= limit:
                     break
                 ctx.for_file(f.path, f.size)
-                table = file_table(read_one(reader, f, ctx), ctx, None if limit is None else limit - count)
+                table = file_table(read_one(reader, f, ctx), ctx)
                 if table is None or not table.num_rows:
                     continue
+                if limit is not None:
+                    table = table.slice(0, limit - count)
                 count += table.num_rows
                 if redact:
                     table = pa.table([redact_arrow(c) for c in table.columns], schema=table.schema)
