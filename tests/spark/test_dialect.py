@@ -187,3 +187,19 @@ def test_indexes_are_parsed_as_written():
     # sqlglot's DuckDB reader shifts indexes it can type; ours keeps them
     tree = parse_duckdb("SELECT l[-1], l[1] FROM t")
     assert [b.expressions[0].sql() for b in tree.find_all(sqlglot.exp.Bracket)] == ["-1", "1"]
+
+
+def test_epoch_of_instants_and_of_their_differences_keeps_fractions(both):
+    data = """
+        SELECT 1 AS id, TIMESTAMPTZ '2026-01-02 03:04:05.25+00' AS a, TIMESTAMPTZ '2026-01-02 03:05:06.75+00' AS b
+        UNION ALL SELECT 2, NULL, TIMESTAMPTZ '2026-01-02 00:00:00+00'
+    """
+    duck, spark = both("SELECT id, epoch(b - a) AS seconds, epoch(a) AS at FROM t", data)
+    assert duck == spark and duck[0]["seconds"] == 61.5
+
+
+def test_range_tables(both):
+    duck, spark = both("SELECT id, id * id AS sq FROM range(1, 4) AS r(id)", "SELECT 1 AS unused")
+    assert duck == spark and [r["id"] for r in duck] == [1, 2, 3]
+    duck, spark = both("SELECT id FROM generate_series(2, 3) AS g(id)", "SELECT 1 AS unused")
+    assert duck == spark and [r["id"] for r in duck] == [2, 3]

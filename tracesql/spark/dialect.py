@@ -146,7 +146,23 @@ def _rewrite_node(node: exp.Expr, query: SparkQuery, prefix: str) -> exp.Expr:
         return _tracesql_function(node, query, prefix)
     if isinstance(node, exp.GenerateSeries) and isinstance(node.parent, exp.Table):
         return _range_table(node)
+    if isinstance(node, exp.TimeToUnix):
+        return _epoch(node.this)
     return node
+
+
+def _epoch(value: exp.Expr) -> exp.Expr:
+    """DuckDB's epoch(ts) and epoch(ts1 - ts2): seconds as a DOUBLE, fractions kept (sqlglot
+    writes UNIX_TIMESTAMP, whole seconds, which takes no interval)."""
+
+    def micros(ts: exp.Expr) -> exp.Expr:
+        return exp.Anonymous(this="UNIX_MICROS", expressions=[ts])
+
+    if isinstance(value, exp.Sub):
+        diff: exp.Expr = exp.Sub(this=micros(value.this), expression=micros(value.expression))
+    else:
+        diff = micros(value)
+    return exp.Div(this=exp.Paren(this=diff), expression=sqlglot.parse_one("1e6", read="spark"))
 
 
 def _range_table(node: exp.GenerateSeries) -> exp.Expr:

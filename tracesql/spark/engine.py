@@ -152,7 +152,13 @@ class SparkConnection:
 
         with self.functions.stage(model.name):  # before the query is analyzed: its UDFs are the stage's
             frame = self.frame(sql, model=model)
-            if model.materialized == "incremental" and compiled.is_incremental and existing is not None:
+            by_file = model.config.strategy == "by_file"  # on Spark: the files are read again, in parallel
+            if (
+                model.materialized == "incremental"
+                and compiled.is_incremental
+                and existing is not None
+                and not by_file
+            ):
                 return self.guard(
                     lambda: self.warehouse.build_increment(
                         model, frame, dry_run=dry_run, before_switch=before_switch
@@ -161,7 +167,7 @@ class SparkConnection:
                 )
             built = self.guard(lambda: self.warehouse.build_table(relation, frame, before_switch), model)
         if model.materialized == "incremental" and existing is not None:
-            built.message = "rebuilt (full refresh)"
+            built.message = "rebuilt (every file read again)" if by_file else "rebuilt (full refresh)"
         return built
 
     def write_table(self, name: str, table: pa.Table) -> None:

@@ -16,6 +16,7 @@ with the same master shares it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -93,6 +94,8 @@ def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
             raise ConfigError(f"could not start Spark ({target.master}): {first_line(exc)}") from None
     if not is_connect(session):
         session.sparkContext.setLogLevel("ERROR")
+    # pyspark logs every failed query as JSON on stderr; tracesql reports it as its own error
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     return session
 
 
