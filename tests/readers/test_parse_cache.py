@@ -191,3 +191,16 @@ def test_a_killed_process_leaves_its_spill_for_the_next_start(tmp_path):
         assert s.dir and not Path(left).exists()
     finally:
         s.close()
+
+
+def test_traces_cached_reads_follow_the_format_readers_versions(tmp_path, store, monkeypatch):
+    write_session(tmp_path / "c" / "s.jsonl", "s")
+    first = store.scan(ScanOptions("auto", path=str(tmp_path / "c")))
+    assert first.parsed == 1
+    other = ScanStore(target_dir=str(tmp_path / "target"))  # a later run
+    try:
+        assert other.scan(ScanOptions("auto", path=str(tmp_path / "c"))).parsed == 0
+        monkeypatch.setattr(ClaudeCodeReader, "version", ClaudeCodeReader.version + 1)
+        assert other.scan(ScanOptions("auto", path=str(tmp_path / "c"))).parsed == 1
+    finally:
+        other.close()

@@ -331,6 +331,10 @@ class TraceReader:
     # sniffers (those that recognise a distinctive first record) go first.
     sniff_priority: ClassVar[int] = 100
 
+    def rows_version(self) -> int:
+        """What a cached read of this reader depends on: its `version`."""
+        return self.version
+
     def accepts(self, relpath: str) -> str | None:
         """None if the file should be read, else the reason it is not a trace."""
         return None

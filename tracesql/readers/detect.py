@@ -8,6 +8,8 @@ skipped with a diagnostic that says so.
 
 from __future__ import annotations
 
+import hashlib
+
 from tracesql.readers.base import ReadContext, Trace, TraceReader, prepare_safely
 from tracesql.readers.files import TraceStream, describe, plain_name
 
@@ -33,6 +35,11 @@ class AutoReader(TraceReader):
         self.prepared: set[str] = set()
         self.root = ""
         self.recursive = True
+
+    def rows_version(self) -> int:
+        """traces() gives the format readers' rows: its cached reads follow their versions."""
+        text = repr([(r.name, r.rows_version()) for r in self.formats])
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
 
     def accepts(self, relpath: str) -> str | None:
         if not plain_name(relpath).endswith((".json", ".jsonl")):

@@ -24,6 +24,7 @@ FORMATS: tuple[type[TraceReader], ...] = (
     AtifReader,
 )
 
+
 # Every reader with a SQL table function, by name: the formats, then `traces()`.
 _ALL: tuple[type[TraceReader], ...] = (*FORMATS, AutoReader)
 READERS: dict[str, type[TraceReader]] = {cls.name: cls for cls in _ALL}

@@ -195,7 +195,10 @@ def run_scan(
     """
     reader, root_dir, files, diagnostics = planned if planned is not None else plan(opts)
     diagnostics = list(diagnostics)
-    keys = {shown_path(f.path): file_key(reader.name, reader.version, opts.read.rows_key(), f) for f in files}
+    keys = {
+        shown_path(f.path): file_key(reader.name, reader.rows_version(), opts.read.rows_key(), f)
+        for f in files
+    }
     skipped = 0
     if skip:
         kept = [f for f in files if skip.get(shown_path(f.path)) != keys[shown_path(f.path)]]
@@ -204,7 +207,7 @@ def run_scan(
     prepare_safely(reader, root_dir, opts.read.recursive, ctx)
     ctx.end_file()
     diagnostics.extend(ctx.diagnostics)
-    job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir, cache_dir, reader.version)
+    job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir, cache_dir, reader.rows_version())
     os.makedirs(out_dir, exist_ok=True)
     cache = ParseCache(cache_dir) if cache_dir else None
     to_parse = [f for f in files if cache is None or not cache.has(f.path, keys[shown_path(f.path)])]

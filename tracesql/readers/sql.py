@@ -108,7 +108,7 @@ class ScanStore:
         key = (
             opts,
             redact,
-            get_reader(opts.source_kind).version,
+            get_reader(opts.source_kind).rows_version(),
             tuple((f.path, f.size, f.mtime_ns, f.inode, f.ctime_ns) for f in files),
             id(self._skip),
         )
