@@ -161,3 +161,29 @@ def test_a_failed_export_leaves_the_previous_file(tmp_path: Path) -> None:
     assert f"Error: model boom: export to {out} failed: Invalid Input Error: boom" in result.stderr
     assert out.read_text() == "the previous export\n"
     assert [p.name for p in out.parent.iterdir()] == ["boom.jsonl"]  # no temporary file left
+
+
+def test_a_table_of_big_rows_is_written_in_parts_with_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    from tracesql.commands import export as exporting
+
+    root = write_files(
+        tmp_path / "proj",
+        {
+            "profiles.yml": "target: dev\ntargets:\n  dev: {database: dev.duckdb}\n",
+            "models/wide.sql": "{{ config(materialized='table') }} "
+            "select range as id, [repeat('x', 500 + range) for _ in range(20)] as parts from range(300)",
+        },
+    )
+    assert invoke(root, "run").exit_code == 0
+    whole, parted = tmp_path / "whole.jsonl", tmp_path / "parted.jsonl"
+    monkeypatch.setattr(exporting, "CHUNK_BYTES", 1 << 40)  # one part
+    assert invoke(root, "export", "wide", "-o", str(whole)).exit_code == 0
+    parts: list[list[str]] = []
+    real = exporting.row_chunks
+    monkeypatch.setattr(exporting, "CHUNK_BYTES", 1)  # parts of MIN_CHUNK_ROWS rows
+    monkeypatch.setattr(
+        exporting, "row_chunks", lambda con, table: parts.append(real(con, table)) or parts[-1]
+    )
+    assert invoke(root, "export", "wide", "-o", str(parted)).exit_code == 0
+    assert len(parts[0]) == 5  # 300 rows in parts of 64
+    assert parted.read_bytes() == whole.read_bytes() and len(whole.read_text().splitlines()) == 300

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,7 +108,9 @@ def export(project: Project, model: str, request: ExportRequest | None = None) -
         result = ExportResult([], _count(con, f"SELECT * FROM {relation}"))
         try:
             if not (plan.splits or plan.dedupe or plan.kept or plan.chat):
-                rows = copy_to(con, relation, plan.fmt, plan.path, rewrite)
+                is_table = relation_type(con, project.models[model].relation) == "table"
+                chunks = row_chunks(con, relation) if plan.fmt == "jsonl" and is_table else None
+                rows = copy_to(con, relation, plan.fmt, plan.path, rewrite, chunks=chunks)
                 result.files.append((None, plan.path, rows))
             else:
                 _count_dropped(con, plan, relation, columns, result)
@@ -211,10 +214,64 @@ def empty_hint(project: Project, con: Any, plan: ExportPlan, result: ExportResul
     return f"{plan.model} has no rows{upstream}"
 
 
-def copy_to(con: Any, relation: str, fmt: str, path: Path, rewrite: Rewrite | None = None) -> int:
+CHUNK_BYTES = 8 << 20  # stored bytes per part of a chunked JSON Lines export
+MIN_CHUNK_ROWS = 64
+_BLOCK_SIZE = 262144  # DuckDB's storage block
+
+
+def row_chunks(con: Any, table: str) -> list[str]:
+    """rowid ranges splitting a table into parts of about CHUNK_BYTES of stored data, when
+    its rows are big enough to need it (else []): DuckDB's JSON writer holds a whole
+    2,048-row chunk, which for wide rows (whole traces) is the whole table."""
+    low, high, rows = con.execute(f"SELECT min(rowid), max(rowid), count(*) FROM {table}").fetchall()[0]
+    blocks = con.execute(
+        "SELECT count(DISTINCT block_id) + coalesce(sum(len(additional_block_ids)), 0)"
+        f" FROM pragma_storage_info({string_literal(table)})"
+    ).fetchall()[0][0]
+    if not rows:
+        return []
+    per_row = max(blocks * _BLOCK_SIZE / rows, 1)
+    size = max(MIN_CHUNK_ROWS, int(CHUNK_BYTES / per_row))
+    if size >= rows:
+        return []
+    return [f"rowid >= {start} AND rowid < {start + size}" for start in range(low, high + 1, size)]
+
+
+def copy_to(
+    con: Any,
+    relation: str,
+    fmt: str,
+    path: Path,
+    rewrite: Rewrite | None = None,
+    *,
+    chunks: list[str] | None = None,
+) -> int:
     """COPY a relation to `path` (through a temporary file renamed at the end); the row count.
     JSON Lines get tracesql's encoding (json_encoding.py); Parquet keeps DuckDB's types.
-    With `rewrite`, every string of every row goes through it first."""
+    With `rewrite`, every string of every row goes through it first. With `chunks` (WHERE
+    conditions, JSON Lines only), each part is written in turn and appended."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    part = tmp.with_name(tmp.name + ".part")
+    try:
+        if not chunks:
+            count = _copy(con, relation, fmt, tmp, rewrite)
+        else:
+            count = 0
+            with tmp.open("wb") as out:
+                for condition in chunks:
+                    count += _copy(con, f"(SELECT * FROM {relation} WHERE {condition})", fmt, part, rewrite)
+                    with part.open("rb") as piece:
+                        shutil.copyfileobj(piece, out)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, part):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return count
+
+
+def _copy(con: Any, relation: str, fmt: str, target: Path, rewrite: Rewrite | None) -> int:
     stream = RewrittenRows(con, relation, rewrite) if rewrite is not None else None
     if stream is not None:
         relation = stream.relation
@@ -226,25 +283,20 @@ def copy_to(con: Any, relation: str, fmt: str, path: Path, rewrite: Rewrite | No
         source = json_select(con.sql(source), relation)
         # DuckDB's JSON writer keeps every thread's ordered output in memory: one thread
         # writes as it goes (half the peak, and faster here; see docs/benchmarks.md).
-        threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
         con.execute("SET threads = 1")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         count = con.execute(
-            f"COPY ({source}) TO {string_literal(str(tmp))} ({_COPY_OPTIONS[fmt]})"
-        ).fetchone()
+            f"COPY ({source}) TO {string_literal(str(target))} ({_COPY_OPTIONS[fmt]})"
+        ).fetchall()
         if stream is not None:
             stream.check()
-        os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         if stream is not None:
             stream.close()
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
-    return int(count[0]) if count else 0
+    return int(count[0][0]) if count else 0
 
 
 class RewrittenRows:
