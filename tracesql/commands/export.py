@@ -108,7 +108,7 @@ def export(project: Project, model: str, request: ExportRequest | None = None) -
         result = ExportResult([], _count(con, f"SELECT * FROM {relation}"))
         try:
             if not (plan.splits or plan.dedupe or plan.kept or plan.chat):
-                is_table = relation_type(con, project.models[model].relation) == "table"
+                is_table = relation_type(con.duckdb, project.models[model].relation) == "table"
                 chunks = row_chunks(con, relation) if plan.fmt == "jsonl" and is_table else None
                 rows = copy_to(con, relation, plan.fmt, plan.path, rewrite, chunks=chunks)
                 result.files.append((None, plan.path, rows))
