@@ -103,3 +103,70 @@ def test_the_main_job_commands_of_the_readme(project, monkeypatch):  # noqa: F81
         assert diagnostics.exit_code == 0, diagnostics.output
         reasons = [json.loads(line)["reason"] for line in diagnostics.output.strip().splitlines()]
         assert any("sidecar" in r for r in reasons) and any("invalid JSON" in r for r in reasons)
+
+
+HOME_FOLDERS = {  # where each reader looks by default, filled with the bundled examples
+    "claude_code": ".claude/projects",
+    "codex": ".codex/sessions",
+    "hermes_agent": ".hermes/sessions",
+    "pi_coding_agent": ".pi/agent/sessions",
+}
+
+
+def readme_fences(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_every_readme_example_runs_as_written(project, tmp_path, monkeypatch):  # noqa: F811
+    """Every `tracesql` line of the README's shell examples, every SQL example (through
+    `tracesql query`) and the notebook example, in README order, from the project folder,
+    with a home folder holding the bundled traces where the readers look by default."""
+    import shlex
+    import shutil
+
+    from click.testing import CliRunner
+
+    from tracesql.cli import main
+
+    home = tmp_path / "home"
+    for fmt, folder in HOME_FOLDERS.items():
+        shutil.copytree(project / "examples" / "traces" / fmt, home / folder)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(project)
+    # the `distill` alias (NVIDIA's API in the README) answered by the scripted server
+    profiles = (project / "profiles.yml").read_text()
+    (project / "profiles.yml").write_text(profiles.replace("provider: nvidia", "provider: local"))
+    ran: list[str] = []
+    with FakeLLMServer(default=generous) as server:
+        monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
+        monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
+
+        def tracesql(args: list[str], shown: str) -> None:
+            result = CliRunner().invoke(main, args, catch_exceptions=False)
+            assert result.exit_code == 0, f"{shown}\n{result.output}"
+            ran.append(shown)
+
+        for fence in readme_fences("sh")[1:]:
+            for line in fence.splitlines():
+                words = shlex.split(line, comments=True)
+                if not words:
+                    continue
+                if words[0] == "export":  # the provider's variables: the scripted server's URL kept
+                    for assignment in words[1:]:
+                        name, _, value = assignment.partition("=")
+                        if name != "TRACESQL_LLM_BASE_URL":
+                            monkeypatch.setenv(name, value)
+                elif words[0] == "tracesql":
+                    tracesql(words[1:], line)
+        assert {"tracesql report sft_dataset", "tracesql debug --probe"} <= {
+            r.split("  ")[0].strip() for r in ran
+        }
+        for sql in readme_fences("sql"):
+            if "{{" not in sql:  # a model's Jinja fragment is not ad-hoc SQL
+                tracesql(["query", "--", sql], sql)
+        (notebook,) = readme_fences("python")
+        exec(compile(notebook, "README.md (python)", "exec"), {})
+    assert len(ran) >= 25 and server.requests
+    assert (project / "out" / "sft.train.jsonl").exists() and (
+        project / "target/reports/sft_dataset.html"
+    ).exists()

@@ -90,7 +90,12 @@ def materialize(
     existing = relation_type(con, relation)
     if model.materialized == "view":
         return build_view(con, relation, sql, existing)
-    if model.materialized == "incremental" and model.config.strategy == "by_file" and row_limit is None:
+    if (
+        model.materialized == "incremental"
+        and model.config.strategy == "by_file"
+        and row_limit is None
+        and not dry_run  # a dry run's table is the project's, mirrored read-only (a view)
+    ):
         # (its relation is a view: is_incremental() looks for a table)
         refresh = existing is None or (full_refresh and model.config.full_refresh is not False)
         rows, what = build_by_file(con, model, relation, sql, scans, full_refresh=refresh, existing=existing)
