@@ -39,19 +39,12 @@ def connect(
     Read-only by default (`read_only=False` to write): `tracesql query` and `show` work
     beside it, `tracesql run` once it is closed (DuckDB lets no one write while anyone reads).
     """
-    from tracesql.commands.notebook import open_notebook
+    from tracesql.commands.notebook import open_plain, open_project, project_folder
 
-    return open_notebook(
-        database,
-        read_only=read_only,
-        project=project,
-        target=target,
-        vars=vars,
-        llm_config=llm_config,
-        run_options=run_options,
-        spill_dir=spill_dir,
-        redact=redact,
-    )
+    folder = project_folder(project, explicit_llm_config=llm_config is not None)
+    if folder is None:
+        return open_plain(database, read_only, llm_config, run_options, spill_dir, redact)
+    return open_project(folder, database, read_only, target, vars, run_options)
 
 
 def load_project(project_dir: str = ".", **kwargs: Any) -> Project:

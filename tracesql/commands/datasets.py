@@ -1,7 +1,7 @@
 """What an export writes, as SQL: the rows people train on.
 
-    plan = ExportPlan.build(model, "out/sft.jsonl", split="train=0.9,validation=0.1", dedupe=True, chat=True)
-    sql = rows_query(con, plan, relation, split="train")     # the SELECT one output file gets
+    request = ExportRequest("out/sft.jsonl", split="train=0.9,validation=0.1", dedupe=True, chat=True)
+    sql = rows_query(plan, relation, columns, split="train")   # the SELECT one output file gets
 
 The model's YAML `meta: {dataset: {...}}` names the columns an export (and `tracesql
 report`) uses; every key is optional:
@@ -21,7 +21,7 @@ runs folded and ends trimmed; the first row by trace, then instruction and respo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +72,44 @@ class DatasetColumns:
 
 
 @dataclass(frozen=True)
-class ExportPlan:
-    model: str
-    fmt: str
-    path: Path
-    splits: dict[str, float] = field(default_factory=dict)  # name -> fraction; {} = one file
+class ExportRequest:
+    """What `tracesql export` was asked for, as given."""
+
+    output: str | None = None  # the file; its extension sets the format
+    fmt: str | None = None  # --format: must agree with the extension; alone, names the default file's
+    split: str | None = None  # "train=0.9,validation=0.1"
     seed: int = 0
     dedupe: bool = False
     kept: bool = False
     chat: bool = False
     system: str | None = None
     metadata: tuple[str, ...] = ()
+    anonymize: bool | None = None  # None: the project's secrets settings
+
+    @property
+    def shapes_rows(self) -> bool:
+        """Anything beyond writing the model as it is."""
+        return bool(self.split or self.dedupe or self.kept or self.chat)
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """A request resolved against its model: the format, the file, the splits, the columns."""
+
+    model: str
+    fmt: str
+    path: Path
+    request: ExportRequest = field(default_factory=ExportRequest)
+    splits: dict[str, float] = field(default_factory=dict)  # name -> fraction; {} = one file
     columns: DatasetColumns = field(default_factory=DatasetColumns)
+
+    def only(self, *, chat: bool = True, dedupe: bool = True) -> ExportPlan:
+        """The same plan without a split, and without --chat or --dedupe when they are False
+        here: to count what each step leaves out."""
+        request = replace(
+            self.request, chat=self.request.chat and chat, dedupe=self.request.dedupe and dedupe
+        )
+        return replace(self, request=request, splits={})
 
     def output(self, split: str | None) -> Path:
         """The file a split goes to: out/sft.jsonl -> out/sft.train.jsonl."""
@@ -134,15 +160,15 @@ def rows_query(plan: ExportPlan, relation: str, columns: list[str], split: str |
     --kept, chat completeness, de-duplication and the split, then the chat projection."""
     meta = plan.columns
     conditions = []
-    if plan.kept:
+    if plan.request.kept:
         conditions.append(f"{quote(_required(meta.keep, 'keep', '--kept', plan))} IS TRUE")
-    if plan.chat or plan.dedupe:
+    if plan.request.chat or plan.request.dedupe:
         instruction, response = pair_columns(plan, columns)
-        if plan.chat:
+        if plan.request.chat:
             conditions += [f"nullif(trim({quote(c)}), '') IS NOT NULL" for c in (instruction, response)]
     body = f"SELECT * FROM {relation}" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
     order = _order(plan, columns)
-    if plan.dedupe:
+    if plan.request.dedupe:
         key = " || chr(0) || ".join(_folded(c) for c in pair_columns(plan, columns))
         body = (
             f"SELECT * EXCLUDE (__dup) FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {order})"
@@ -156,13 +182,13 @@ def rows_query(plan: ExportPlan, relation: str, columns: list[str], split: str |
         )
     if order:
         body += f" ORDER BY {order}"
-    return chat_projection(plan, columns, body) if plan.chat else body
+    return chat_projection(plan, columns, body) if plan.request.chat else body
 
 
 def split_assignment(plan: ExportPlan, rows: str, trace: str) -> str:
     """(__trace, __split) for each distinct trace value of `rows`: seeded order, cut at the fractions."""
     ranked = (
-        f"SELECT __trace, row_number() OVER (ORDER BY md5({string_literal(f'{plan.seed}:')} || coalesce(__trace::VARCHAR, '')),"
+        f"SELECT __trace, row_number() OVER (ORDER BY md5({string_literal(f'{plan.request.seed}:')} || coalesce(__trace::VARCHAR, '')),"
         f" __trace) - 1 AS __rank, count(*) OVER () AS __n FROM (SELECT DISTINCT {trace} AS __trace FROM ({rows}))"
     )
     cases, total = [], 0.0
@@ -180,17 +206,17 @@ def chat_projection(plan: ExportPlan, columns: list[str], rows: str) -> str:
         f"{{'role': 'user', 'content': {quote(instruction)}::VARCHAR}}",
         f"{{'role': 'assistant', 'content': {quote(response)}::VARCHAR}}",
     ]
-    if plan.system:
-        messages.insert(0, f"{{'role': 'system', 'content': {string_literal(plan.system)}}}")
+    if plan.request.system:
+        messages.insert(0, f"{{'role': 'system', 'content': {string_literal(plan.request.system)}}}")
     select = f"[{', '.join(messages)}] AS messages"
-    if plan.metadata:
-        missing = [c for c in plan.metadata if c not in columns]
+    if plan.request.metadata:
+        missing = [c for c in plan.request.metadata if c not in columns]
         if missing:
             raise ConfigError(
                 f"--metadata: model '{plan.model}' has no column '{missing[0]}' (columns: {', '.join(columns)})",
                 model=plan.model,
             )
-        fields = ", ".join(f"{string_literal(c)}, {quote(c)}" for c in plan.metadata)
+        fields = ", ".join(f"{string_literal(c)}, {quote(c)}" for c in plan.request.metadata)
         # a JSON merge patch drops the keys whose value is null: a record has no null field
         select += f", json_merge_patch('{{}}', json_object({fields})) AS metadata"
     return f"SELECT {select} FROM ({rows})"
@@ -226,7 +252,7 @@ def trace_column(plan: ExportPlan, columns: list[str]) -> str:
 def _order(plan: ExportPlan, columns: list[str]) -> str:
     """The rows' order: by the trace column, then the pair (when there are such columns)."""
     names = [c for c in (plan.columns.trace, "trace_key", "trace_id") if c and c in columns][:1]
-    if plan.chat or plan.dedupe:
+    if plan.request.chat or plan.request.dedupe:
         names += pair_columns(plan, columns)
     return ", ".join(quote(c) for c in names)
 

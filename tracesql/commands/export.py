@@ -21,14 +21,21 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from tracesql.commands.datasets import DatasetColumns, ExportPlan, export_format, parse_split, rows_query
+from tracesql.commands.datasets import (
+    DatasetColumns,
+    ExportPlan,
+    ExportRequest,
+    export_format,
+    parse_split,
+    rows_query,
+)
 from tracesql.commands.json_encoding import csv_select, json_select
 from tracesql.commands.on_spark import mirrored, on_spark
 from tracesql.errors import ConfigError, ExecutionError, ProjectError
@@ -45,22 +52,6 @@ _COPY_OPTIONS = {
     "jsonl": "FORMAT json, COMPRESSION uncompressed",
     "csv": "FORMAT csv, HEADER true",
 }
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What `tracesql export` was asked for (see commands/datasets.py for the dataset options)."""
-
-    output: str | None = None  # the file; its extension sets the format
-    fmt: str | None = None  # --format: must agree with the extension; alone, names the default file's
-    split: str | None = None  # "train=0.9,validation=0.1"
-    seed: int = 0
-    dedupe: bool = False
-    kept: bool = False
-    chat: bool = False
-    system: str | None = None
-    metadata: tuple[str, ...] = ()
-    anonymize: bool | None = None  # None: the project's secrets settings
 
 
 @dataclass
@@ -107,7 +98,7 @@ def export(project: Project, model: str, request: ExportRequest | None = None) -
         columns = con.sql(f"SELECT * FROM {relation}").columns
         result = ExportResult([], _count(con, f"SELECT * FROM {relation}"))
         try:
-            if not (plan.splits or plan.dedupe or plan.kept or plan.chat):
+            if not request.shapes_rows:
                 is_table = relation_type(con.duckdb, project.models[model].relation) == "table"
                 chunks = row_chunks(con, relation) if plan.fmt == "jsonl" and is_table else None
                 rows = copy_to(con, relation, plan.fmt, plan.path, rewrite, chunks=chunks)
@@ -139,19 +130,7 @@ def _plan(project: Project, model: str, request: ExportRequest) -> ExportPlan:
         raise ConfigError("--system and --metadata shape chat records: add --chat")
     extension = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}[fmt]
     path = Path(request.output or project.profile.target_dir / "exports" / f"{model}{extension}")
-    return ExportPlan(
-        model=model,
-        fmt=fmt,
-        path=path,
-        splits=parse_split(request.split),
-        seed=request.seed,
-        dedupe=request.dedupe,
-        kept=request.kept,
-        chat=request.chat,
-        system=request.system,
-        metadata=request.metadata,
-        columns=DatasetColumns.of(node),
-    )
+    return ExportPlan(model, fmt, path, request, parse_split(request.split), DatasetColumns.of(node))
 
 
 def _rewrite(project: Project, anonymize: bool | None) -> Rewrite | None:
@@ -173,14 +152,14 @@ def _count_dropped(
 ) -> None:
     """How many rows --kept, --chat and --dedupe leave out, each after the ones before."""
     remaining = result.model_rows
-    if plan.kept:
-        kept = _count(con, rows_query(replace(plan, chat=False, dedupe=False, splits={}), relation, columns))
+    if plan.request.kept:
+        kept = _count(con, rows_query(plan.only(chat=False, dedupe=False), relation, columns))
         result.unkept, remaining = remaining - kept, kept
-    if plan.chat:
-        complete = _count(con, rows_query(replace(plan, dedupe=False, splits={}), relation, columns))
+    if plan.request.chat:
+        complete = _count(con, rows_query(plan.only(dedupe=False), relation, columns))
         result.incomplete, remaining = remaining - complete, complete
-    if plan.dedupe:
-        result.duplicates = remaining - _count(con, rows_query(replace(plan, splits={}), relation, columns))
+    if plan.request.dedupe:
+        result.duplicates = remaining - _count(con, rows_query(plan.only(), relation, columns))
 
 
 def empty_hint(project: Project, con: Any, plan: ExportPlan, result: ExportResult) -> str:

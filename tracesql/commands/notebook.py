@@ -44,35 +44,45 @@ class ProjectConnection(Connection):
         return f"<tracesql.Connection {state}, project {self.project.profile.name}>"
 
 
-def open_notebook(
-    database: str | None = None,
-    *,
-    read_only: bool = True,
-    project: str | Path | bool | None = None,
-    target: str | None = None,
-    vars: dict[str, Any] | None = None,
-    llm_config: LLMConfig | None = None,
-    run_options: RunOptions | None = None,
-    spill_dir: str | None = None,
-    redact: bool = True,
-) -> Connection:
-    """See tracesql.connect()."""
-    folder: str | Path | None
+def project_folder(project: str | Path | bool | None, *, explicit_llm_config: bool) -> str | Path | None:
+    """The folder `connect(project=...)` means: None (not given) finds the nearest project
+    unless an LLM config was given; True must find one; False or "" is none."""
     if project is None:
-        folder = None if llm_config is not None else find_project_dir()
-    elif project is True:
-        folder = find_project_dir()
-        if folder is None:
+        return None if explicit_llm_config else find_project_dir()
+    if project is True:
+        found = find_project_dir()
+        if found is None:
             raise ConfigError(f"project=True: no project in {Path.cwd()} or the folders above it")
-    else:
-        folder = project or None
-    if folder is None:
-        path = database or ":memory:"
-        _check_exists(path, read_only)
-        options = ConnectionOptions(
-            llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir, redact=redact
-        )
-        return open_connection(path, read_only=read_only and path != ":memory:", options=options)
+        return found
+    return project or None
+
+
+def open_plain(
+    database: str | None,
+    read_only: bool,
+    llm_config: LLMConfig | None,
+    run_options: RunOptions | None,
+    spill_dir: str | None,
+    redact: bool,
+) -> Connection:
+    """A connection outside a project: memory, or `database`, with the built-in providers."""
+    path = database or ":memory:"
+    _check_exists(path, read_only)
+    options = ConnectionOptions(
+        llm_config=llm_config, run_options=run_options or RunOptions(), spill_dir=spill_dir, redact=redact
+    )
+    return open_connection(path, read_only=read_only and path != ":memory:", options=options)
+
+
+def open_project(
+    folder: str | Path,
+    database: str | None,
+    read_only: bool,
+    target: str | None,
+    vars: dict[str, Any] | None,
+    run_options: RunOptions | None,
+) -> ProjectConnection:
+    """The project's database (or `database`) with its profile; warnings as Python warnings."""
     loaded = load_project(folder, target=target, vars=vars, require_models=False)
     for warning in loaded.warnings:
         warnings.warn(warning, stacklevel=3)

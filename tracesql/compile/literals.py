@@ -40,6 +40,7 @@ def shield_literals(sql: str) -> Shielded:
     i, n = 0, len(sql)
     while i < n:
         two = sql[i : i + 2]
+        string = False  # a string literal starts here
         if two in _JINJA_OPENERS:
             end = _jinja_end(sql, i + 2, _JINJA_OPENERS[two])
         elif two == "--":
@@ -53,25 +54,19 @@ def shield_literals(sql: str) -> Shielded:
                 i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
             )
             end = _quoted_end(sql, i + 1, "'", backslash=escaped)
-            literal = sql[i:end]
-            if any(opener in literal for opener in _JINJA_OPENERS):
-                placeholder = f"__tracesql_literal_{nonce}_{len(shielded.literals)}__"
-                shielded.literals[placeholder] = literal
-                out.append(placeholder)
-                i = end
-                continue
+            string = True
         elif sql[i] == "$" and (tag := _dollar_tag(sql, i)) is not None:
             close = sql.find(tag, i + len(tag))
             end = n if close < 0 else close + len(tag)
-            body = sql[i:end]
-            if any(opener in body for opener in _JINJA_OPENERS):
-                placeholder = f"__tracesql_literal_{nonce}_{len(shielded.literals)}__"
-                shielded.literals[placeholder] = body
-                out.append(placeholder)
-                i = end
-                continue
+            string = True
         else:
             end = i + 1
+        if string and any(opener in sql[i:end] for opener in _JINJA_OPENERS):
+            placeholder = f"__tracesql_literal_{nonce}_{len(shielded.literals)}__"
+            shielded.literals[placeholder] = sql[i:end]
+            out.append(placeholder)
+            i = end
+            continue
         out.append(sql[i:end])
         i = end
     shielded.text = "".join(out)
