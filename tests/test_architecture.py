@@ -86,3 +86,9 @@ def test_each_reader_format_is_a_subpackage_listed_in_the_registry():
     assert {cls.name for cls in FORMATS} == packages
     priorities = [cls.sniff_priority for cls in FORMATS]
     assert len(set(priorities)) == len(priorities), "two formats share a sniff priority"
+
+
+def test_the_registry_names_each_readers_sql_function_as_the_reader_does():
+    from tracesql.readers.registry import READERS, SQL_FUNCTIONS
+
+    assert list(SQL_FUNCTIONS.items()) == [(name, cls.function_name) for name, cls in READERS.items()]

@@ -418,6 +418,61 @@ def test_help_and_version_load_neither_duckdb_nor_openai_nor_pyarrow(args):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+# What `tracesql query "select 1"` needs no part of: the LLM client, runtime and prompts,
+# project loading (pydantic, YAML, Jinja), SQL compilation (sqlglot), Spark, the readers'
+# parsing and scanning, the detector, and progress bars.
+NOT_FOR_A_PLAIN_QUERY = (
+    "openai",
+    "jsonschema",
+    "re2",
+    "sqlglot",
+    "jinja2",
+    "pydantic",
+    "yaml",
+    "pyspark",
+    "rich.live",
+    "rich.progress",
+    "pyarrow.compute",
+    "pyarrow.parquet",
+    "tracesql.llm.runtime",
+    "tracesql.llm.client",
+    "tracesql.llm.config",
+    "tracesql.project.settings",
+    "tracesql.compile.compiler",
+    "tracesql.spark.engine",
+    "tracesql.readers.scan",
+    "tracesql.readers.claude_code",
+    "tracesql.secrets.detector",
+)
+
+
+def test_a_plain_query_loads_no_llm_client_project_loading_compiler_or_reader(tmp_path: Path):
+    """`tracesql query "select 1"` outside a project starts fast (bench/startup.py): the
+    LLM functions and the readers are registered, their modules load at the first use."""
+    import subprocess
+    import sys
+
+    def query(sql: str) -> list[str]:
+        script = (
+            "import sys\n"
+            "from tracesql.cli import main\n"
+            f"try:\n    main(['query', {sql!r}, '--format', 'csv'])\n"
+            "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            f"print(sorted(m for m in {NOT_FOR_A_PLAIN_QUERY!r} if m in sys.modules))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert query("select 41 + 1 AS answer") == ["answer", "42", "[]"]
+    # the functions are registered all the same, and load what they need when called
+    lines = query("select llm_render('hi {{ x }}', vars := {x: 42}) AS answer")
+    assert lines[:2] == ["answer", "hi 42"]
+    assert "jinja2" in lines[-1]
+
+
 def test_the_not_built_hint_is_a_command_that_works(project: Path):
     shown = invoke(project, "show", "kinds", "--record", "1")
     assert shown.exit_code == 1

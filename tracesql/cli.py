@@ -22,8 +22,13 @@ from tracesql.llm.interrupts import EXIT_CODES, stop_on_signals
 from tracesql.version import __version__
 
 if TYPE_CHECKING:
-    from tracesql.llm.config import RunOptions
+    from tracesql.llm.options import RunOptions
     from tracesql.project.project import Project
+
+# DuckDB loads numpy for Python UDFs. The CLI does no linear algebra, and starting
+# OpenBLAS's thread pool is ~40 ms of CPU at every start (bench/startup.py); a value the
+# user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 console = Console()
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -75,7 +80,7 @@ def _is_duckdb_error(exc: BaseException) -> bool:
 def llm_run_options(flags: dict[str, Any]) -> RunOptions:
     """The LLM layer's options from the command's flags (--dry-run, --refresh-cache,
     --no-cache, --max-calls, --max-tokens, those it has), progress drawn by the console."""
-    from tracesql.llm.config import RunOptions
+    from tracesql.llm.options import RunOptions
 
     return RunOptions(
         dry_run=bool(flags.get("dry_run")),
@@ -211,16 +216,17 @@ def load(
 ) -> Project | None:
     """The project of --project-dir, else the nearest one from the working folder up (see
     project/locate.py). None when there is none and `optional` (query, show: in-memory)."""
-    from tracesql.compile.loading import load_project
     from tracesql.errors import ProjectError
     from tracesql.project.locate import find_project_dir, no_project_message
-    from tracesql.project.settings import parse_cli_vars
 
     folder = project_dir or find_project_dir()
     if folder is None:
         if optional:
             return None
         raise ProjectError(no_project_message())
+    from tracesql.compile.loading import load_project  # pydantic, jinja2, sqlglot: only for a project
+    from tracesql.project.settings import parse_cli_vars
+
     project = load_project(
         folder,
         profiles_dir=profiles_dir,

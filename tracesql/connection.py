@@ -23,19 +23,22 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from tracesql.errors import DatabaseLocked, TracesqlError
 from tracesql.llm import functions as llm_functions
 from tracesql.llm import interrupts
-from tracesql.llm.config import LLMConfig, RunOptions
-from tracesql.llm.runtime import LLMRuntime
+from tracesql.llm.options import RunOptions
 from tracesql.readers import registry as reader_registry
 from tracesql.readers import sql as reader_sql
 from tracesql.secrets import sql as secrets_sql
 from tracesql.sqltext import quote, string_literal
+
+if TYPE_CHECKING:
+    from tracesql.llm.config import LLMConfig
+    from tracesql.llm.runtime import LLMRuntime
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,31 @@ class Session:
     """What the SQL functions of one connection share, for as long as it is open."""
 
     def __init__(
-        self, scans: reader_sql.ScanStore, llm: LLMRuntime, on_close: Callable[[], None] = lambda: None
+        self,
+        scans: reader_sql.ScanStore,
+        llm: llm_functions.RuntimeSlot,
+        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self.scans = scans
-        self.llm = llm
+        self._llm = llm
         self._on_close = on_close
+
+    @property
+    def llm(self) -> LLMRuntime:
+        """The LLM runtime (made at the first use: see llm.functions.RuntimeSlot)."""
+        return self._llm.get()
+
+    @llm.setter
+    def llm(self, runtime: LLMRuntime) -> None:
+        """Another runtime for the session (a test's scripted one); the SQL functions keep theirs."""
+        self._llm = llm_functions.RuntimeSlot(lambda: runtime)
+        self._llm.get()
 
     def pop_error(self) -> TracesqlError | None:
         """The clean error a Python UDF recorded before DuckDB wrapped it in its own (the LLM
         layer's, or a reader's), taken off so the next failure starts fresh."""
-        recorded = self.llm.pop_error() or self.scans.last_error
+        llm = self._llm.started
+        recorded = (llm.pop_error() if llm is not None else None) or self.scans.last_error
         self.scans.last_error = None
         return recorded
 
@@ -71,7 +89,9 @@ class Session:
         """Stop the LLM runtime's threads and remove the spill folder (idempotent)."""
         try:
             self._on_close()
-            self.llm.close()
+            llm = self._llm.started
+            if llm is not None:
+                llm.close()
         finally:
             self.scans.close()
 

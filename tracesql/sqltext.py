@@ -24,3 +24,15 @@ def literal(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return string_literal(str(value))
+
+
+def strip_trailing_semicolon(sql: str) -> str:
+    """Drop a final `;` (and what follows it) so the query can be wrapped: the statement's
+    end as DuckDB's own tokenizer sees it (a `;` in a string or a comment is no end)."""
+    import duckdb  # here, not above: `tracesql --help` loads no DuckDB
+
+    data = sql.encode("utf-8", "surrogatepass")  # the tokenizer's offsets are UTF-8 bytes
+    ends = [start for start, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    while ends and data[ends[-1] : ends[-1] + 1] == b";":
+        data = data[: ends.pop()]
+    return data.decode("utf-8", "surrogatepass").rstrip()

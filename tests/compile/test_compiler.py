@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_files
-from tracesql.compile.compiler import Compiler, inject_ctes, strip_trailing_semicolon
+from tracesql.compile.compiler import Compiler, inject_ctes
 from tracesql.compile.loading import load_project
 from tracesql.errors import CompileError, GraphError, ProjectError
 from tracesql.project.nodes import Relation
+from tracesql.sqltext import strip_trailing_semicolon
 
 
 def make(tmp_path: Path, files: dict[str, str], **kwargs):
@@ -335,6 +336,8 @@ def test_duckdb_only_syntax_still_compiles(tmp_path: Path):
 def test_sql_helpers():
     assert strip_trailing_semicolon("select 1; -- done\n") == "select 1"
     assert strip_trailing_semicolon("select ';' as s;;") == "select ';' as s"
+    assert strip_trailing_semicolon("select 'é;é' ; /* ; */") == "select 'é;é'"  # offsets are bytes
+    assert strip_trailing_semicolon("select 1 -- a; comment") == "select 1 -- a; comment"
     assert inject_ctes("select 1", [("e", "select 2")]) == 'WITH "e" AS (\nselect 2\n)\nselect 1'
     assert inject_ctes("WITH RECURSIVE r AS (select 1) select * from r", [("e", "select 2")]) == (
         'WITH RECURSIVE "e" AS (\nselect 2\n),\nr AS (select 1) select * from r'

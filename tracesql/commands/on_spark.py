@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracesql.errors import ProjectError
-from tracesql.project.nodes import Model, quote
-from tracesql.spark.dialect import spark_name
-from tracesql.spark.engine import SparkConnection
+from tracesql.sqltext import quote
 
 if TYPE_CHECKING:
     from tracesql.connection import Connection
-    from tracesql.llm.config import RunOptions
+    from tracesql.llm.options import RunOptions
+    from tracesql.project.nodes import Model
     from tracesql.project.project import Project
+    from tracesql.spark.engine import SparkConnection
 
 # Columns that are JSON on DuckDB and text on Spark: made JSON again in the DuckDB copy
 JSON_COLUMNS = ("source_meta",)
@@ -33,6 +33,8 @@ def spark_rows(
     project: Project, sql: str, limit: int | None, run_options: RunOptions | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]], bool]:
     """(columns, rows, more) of one DuckDB query run on Spark."""
+    from tracesql.spark.engine import SparkConnection  # pyspark's side: only for a Spark target
+
     limited = sql if limit is None else f"SELECT * FROM (\n{sql}\n) LIMIT {int(limit) + 1}"
     with SparkConnection.open(project, run_options) as con:
         table = con.arrow(limited)
@@ -44,6 +46,8 @@ def spark_rows(
 def mirrored(project: Project, names: list[str], run_options: RunOptions | None = None) -> Connection:
     """An in-memory DuckDB connection (tracesql's functions registered) holding the built
     Spark models `names` as tables; a model not built is left out."""
+    from tracesql.spark.engine import SparkConnection
+
     con = project.connect(":memory:", run_options=run_options)
     try:
         with SparkConnection.open(project, run_options) as spark:
@@ -60,6 +64,8 @@ def mirrored(project: Project, names: list[str], run_options: RunOptions | None 
 
 
 def _copy(con: Connection, spark: SparkConnection, model: Model) -> None:
+    from tracesql.spark.dialect import spark_name
+
     table = spark.guard(lambda: spark.spark.table(spark_name(model.relation)).toArrow(), model)
     relation = model.relation
     if relation.schema:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from tracesql.commands.on_spark import mirrored, on_spark, spark_rows
-from tracesql.compile.compiler import Compiler, strip_trailing_semicolon
 from tracesql.connection import Connection, ConnectionOptions, open_connection
 from tracesql.errors import ExecutionError, ProjectError
-from tracesql.execution.materialize import relation_type
-from tracesql.llm.config import RunOptions
+from tracesql.llm.options import RunOptions
 from tracesql.project.locate import no_project_message
-from tracesql.project.project import Project
 from tracesql.rows import read_rows
+from tracesql.sqltext import strip_trailing_semicolon
+
+if TYPE_CHECKING:
+    from tracesql.project.project import Project
 
 
 @dataclass
@@ -47,6 +48,9 @@ def show(
         return QueryResult(columns, rows, more)
     with _connect(project, writes=False, run_options=run_options, models=[model_or_sql]) as con:
         if model is not None and project is not None:
+            from tracesql.compile.compiler import Compiler
+            from tracesql.execution.materialize import relation_type
+
             if model.materialized != "ephemeral" and relation_type(con.duckdb, model.relation):
                 sql = f"SELECT * FROM {model.relation}"
             else:
@@ -70,18 +74,32 @@ def query(
         assert project is not None
         columns, rows, more = spark_rows(project, text, limit, run_options)
         return QueryResult(columns, rows, more)
-    with duckdb.connect() as parser:
-        try:
-            statements = parser.extract_statements(text)
-        except duckdb.Error as exc:
-            raise ExecutionError(_first_line(exc)) from None
-    if not statements:
-        raise ExecutionError("no SQL statement given")
+    if project is None:  # in memory: the one connection parses the SQL too
+        with _connect(None, writes=True, run_options=run_options) as con:
+            return _run_statements(con, _statements(con.duckdb, text), limit)
+    with duckdb.connect() as parser:  # the statements decide how the file is opened
+        statements = _statements(parser, text)
     writes = any(statement.type not in READING_STATEMENTS for statement in statements)
     with _connect(project, writes=writes, run_options=run_options) as con:
-        for statement in statements[:-1]:
-            fetch(con, statement.query, 0)
-        return fetch(con, statements[-1].query, limit)
+        return _run_statements(con, statements, limit)
+
+
+def _statements(parser: duckdb.DuckDBPyConnection, text: str) -> list[duckdb.Statement]:
+    try:
+        statements = parser.extract_statements(text)
+    except duckdb.Error as exc:
+        raise ExecutionError(_first_line(exc)) from None
+    if not statements:
+        raise ExecutionError("no SQL statement given")
+    return statements
+
+
+def _run_statements(
+    con: Connection, statements: list[duckdb.Statement], limit: int | None
+) -> QueryResult | None:
+    for statement in statements[:-1]:
+        fetch(con, statement.query, 0)
+    return fetch(con, statements[-1].query, limit)
 
 
 # statements that never change the database file: `tracesql query` opens it read-only for these
@@ -109,6 +127,8 @@ def _connect(
 
 def render_inline(project: Project | None, sql: str) -> str:
     if project is not None and ("{{" in sql or "{%" in sql):
+        from tracesql.compile.compiler import Compiler  # jinja2 and sqlglot: only for Jinja
+
         return Compiler(project).compile_inline(sql)
     return strip_trailing_semicolon(sql)
 

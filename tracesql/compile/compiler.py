@@ -39,6 +39,7 @@ from tracesql.project.nodes import (
     SourceTable,
     TestConfig,
 )
+from tracesql.sqltext import strip_trailing_semicolon
 
 if TYPE_CHECKING:
     from tracesql.project.project import Project
@@ -380,18 +381,6 @@ def map_to_source(compiled: str, raw: str, line: int, column: int) -> tuple[int 
     if len(compiled_lines) == len(raw_lines):
         return line, None
     return None, None
-
-
-def strip_trailing_semicolon(sql: str) -> str:
-    """Drop a final `;` (and what follows it) so the query can be wrapped."""
-    try:
-        tokens = sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql)
-    except TokenError:
-        return sql.rstrip().rstrip(";")
-    while tokens and tokens[-1].token_type == sqlglot.TokenType.SEMICOLON:
-        sql = sql[: tokens[-1].start]
-        tokens.pop()
-    return sql.rstrip()
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from tracesql.llm import columns
 from tracesql.llm.columns import column
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from tracesql.llm.cache import LLMStore
 
 
@@ -61,20 +62,21 @@ LLM_CALLS_SQL_TYPES = columns.duckdb_types(CallRecord)
 LLM_CALLS_STRUCT = columns.duckdb_struct(CallRecord) + "[]"
 _BATCH_VIEW = "_tracesql_llm_calls_batch"
 
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "INTEGER": pa.int32(),
-    "BIGINT": pa.int64(),
-    "BOOLEAN": pa.bool_(),
-    "DOUBLE": pa.float64(),
-}
-
 
 def records_table(records: list[CallRecord]) -> pa.Table:
+    import pyarrow as pa  # here: `llm_call_log()` is registered in every connection, this is not
+
+    arrow_types = {
+        "VARCHAR": pa.string(),
+        "TIMESTAMP": pa.timestamp("us"),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "BOOLEAN": pa.bool_(),
+        "DOUBLE": pa.float64(),
+    }
     data = {name: [getattr(r, name) for r in records] for name in CALL_COLUMNS}
     data["called_at"] = [int(t * 1_000_000) for t in data["called_at"]]
-    schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in LLM_CALLS_SQL_TYPES.items()])
+    schema = pa.schema([(name, arrow_types[kind]) for name, kind in LLM_CALLS_SQL_TYPES.items()])
     return pa.table(data, schema=schema)
 
 

@@ -19,28 +19,27 @@ turns it into the STRUCT type at bind time (`from_json` with a constant structur
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 try:
     from duckdb.func import ARROW, SPECIAL
 except ImportError:  # duckdb 1.x
     from duckdb.functional import ARROW, SPECIAL  # type: ignore[no-redef]
 
-from tracesql.llm import judge
 from tracesql.llm.calls import LLM_CALLS_STRUCT, record_dicts
-from tracesql.llm.client import prefetch_openai
-from tracesql.llm.config import LLMConfig, RunOptions
-from tracesql.llm.jobs import FULL_KINDS
 from tracesql.llm.names import CALL_UDF, LOG_UDF, RENDER_UDF, SQL_NAMES, STRUCTURE_UDF
-from tracesql.llm.prompts import render_json_vars
-from tracesql.llm.runtime import LLMRuntime
-from tracesql.llm.structured import parse_output_schema
+from tracesql.llm.options import RunOptions
 
-__all__ = ["SQL_NAMES", "configure_llm", "register"]
+if TYPE_CHECKING:
+    from tracesql.llm.config import LLMConfig
+    from tracesql.llm.runtime import LLMRuntime
+
+__all__ = ["SQL_NAMES", "RuntimeSlot", "configure_llm", "register"]
 
 # llm_response()'s fields; "value" is the text, or the structure of a schema or judge
 RESPONSE_FIELDS = {
@@ -79,33 +78,73 @@ MACROS = [
 ]
 
 
-def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
+class RuntimeSlot:
+    """The LLM runtime of one connection, made at its first use (an LLM function called, or
+    `Session.llm` asked for): a connection whose SQL calls no LLM function, such as
+    `tracesql query "select 1"`, never imports the runtime, its client, prompts and schemas."""
+
+    def __init__(self, make: Callable[[], LLMRuntime]) -> None:
+        self._make = make
+        self._runtime: LLMRuntime | None = None
+        self._lock = threading.Lock()
+        self._interrupted: str | None = None
+
+    def get(self) -> LLMRuntime:
+        if self._runtime is None:
+            with self._lock:
+                if self._runtime is None:
+                    self._runtime = self._make()
+                    if self._interrupted is not None:  # stopped before it existed
+                        self._runtime.interrupt(self._interrupted)
+        return self._runtime
+
+    @property
+    def started(self) -> LLMRuntime | None:
+        """The runtime if it has been made, else None."""
+        return self._runtime
+
+    def interrupt(self, reason: str) -> None:
+        """Interrupt the runtime, now or when it is made (no lock: called from a signal handler)."""
+        self._interrupted = reason
+        runtime = self._runtime
+        if runtime is not None:
+            runtime.interrupt(reason)
+
+
+def register(con: duckdb.DuckDBPyConnection, runtime: Callable[[], LLMRuntime]) -> None:
+    """Register the UDFs and macros; `runtime()` gives the runtime when a UDF is called."""
     varchar, double, bigint = duckdb.sqltype("VARCHAR"), duckdb.sqltype("DOUBLE"), duckdb.sqltype("BIGINT")
     two_texts: list[Any] = [varchar, varchar]
     call_params: list[Any] = [varchar] * 6 + [double, double, bigint]
 
+    # pyarrow Arrays in and out; annotated Any, as DuckDB evaluates a UDF's annotations
+    # and pyarrow is imported only when the function is called
     def call(
-        kind: pa.Array,
-        prompt: pa.Array,
-        spec: pa.Array,
-        variables: pa.Array,
-        model: pa.Array,
-        system: pa.Array,
-        temperature: pa.Array,
-        top_p: pa.Array,
-        max_tokens: pa.Array,
-    ) -> pa.Array:
+        kind: Any,
+        prompt: Any,
+        spec: Any,
+        variables: Any,
+        model: Any,
+        system: Any,
+        temperature: Any,
+        top_p: Any,
+        max_tokens: Any,
+    ) -> Any:
+        import pyarrow as pa  # loaded by DuckDB already, to hand over these arrays
+
         arrays = (kind, prompt, spec, variables, model, system, temperature, top_p, max_tokens)
-        return pa.array(runtime.run_batch([a.to_pylist() for a in arrays]), type=pa.string())
+        return pa.array(runtime().run_batch([a.to_pylist() for a in arrays]), type=pa.string())
 
     def structure(kind: str, spec: str | None) -> str:
         return structure_of(kind, spec)
 
     def render(template: str, variables: str | None) -> str:
+        from tracesql.llm.prompts import render_json_vars
+
         return render_json_vars(template, variables)
 
     def call_log() -> list[dict]:
-        return record_dicts(runtime.call_log())
+        return record_dicts(runtime().call_log())
 
     con.create_function(
         CALL_UDF,
@@ -126,6 +165,10 @@ def register(con: duckdb.DuckDBPyConnection, runtime: LLMRuntime) -> None:
 
 def structure_of(kind: str, spec: str | None) -> str:
     """The `from_json` structure of a call's value (`full*`: of llm_response()'s struct)."""
+    from tracesql.llm import judge
+    from tracesql.llm.jobs import FULL_KINDS
+    from tracesql.llm.structured import parse_output_schema
+
     base = FULL_KINDS.get(kind, kind)
     if base == "text":
         value: Any = "VARCHAR"
@@ -145,13 +188,21 @@ def configure_llm(
     target_dir: str | None = None,
     run_options: RunOptions | None = None,
     redact: bool = True,
-) -> LLMRuntime:
-    """Register the LLM functions on a connection; the runtime answering them (the caller
-    closes it with the connection)."""
-    runtime = LLMRuntime(
-        config, project_dir=project_dir, target_dir=target_dir, run_options=run_options, redact=redact
-    )
-    register(con, runtime)
-    if runtime.config.models and not runtime.dry_run:
-        prefetch_openai()  # the first LLM call should not wait for a 1 s import
-    return runtime
+) -> RuntimeSlot:
+    """Register the LLM functions on a connection; the slot of the runtime answering them,
+    made at its first use (the caller closes it with the connection)."""
+
+    def make() -> LLMRuntime:
+        from tracesql.llm.client import prefetch_openai
+        from tracesql.llm.runtime import LLMRuntime
+
+        runtime = LLMRuntime(
+            config, project_dir=project_dir, target_dir=target_dir, run_options=run_options, redact=redact
+        )
+        if runtime.config.models and not runtime.dry_run:
+            prefetch_openai()  # the first LLM call should not wait for a 1 s import
+        return runtime
+
+    slot = RuntimeSlot(make)
+    register(con, slot.get)
+    return slot

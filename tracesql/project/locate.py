@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracesql.project.settings import PROFILES_FILE
-
+PROFILES_FILE = "profiles.yml"
 MODELS_DIR = "models"
 
 

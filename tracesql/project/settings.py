@@ -33,8 +33,8 @@ from tracesql.llm.config import (
     ProviderConfig,
     Strict,
 )
+from tracesql.project.locate import PROFILES_FILE
 
-PROFILES_FILE = "profiles.yml"
 DEFAULT_DATABASE = "tracesql.duckdb"
 DEFAULT_STORAGE_VERSION = "v1.4.0"
 Materialization = Literal["view", "table", "incremental", "ephemeral"]

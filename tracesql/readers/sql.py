@@ -32,7 +32,7 @@ from tracesql.errors import TracesqlError
 from tracesql.readers.base import Diagnostic
 from tracesql.readers.files import fingerprint
 from tracesql.readers.options import ScanOptions, read_options
-from tracesql.readers.registry import READERS, get_reader
+from tracesql.readers.registry import SQL_FUNCTIONS, get_reader
 from tracesql.readers.storage import SPILL_PREFIX, private_folder, readers_folder, remove_stale_spills
 
 if TYPE_CHECKING:
@@ -281,9 +281,9 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
         "path, file_pattern, recursive, max_traces, shuffle, seed, partition_index, partition_count, strict, "
         "follow_symlinks, max_line_bytes, max_diagnostics, off_path_warning, redact"
     )
-    for name, cls in READERS.items():
+    for name, function in SQL_FUNCTIONS.items():
         con.execute(
-            f"CREATE OR REPLACE TEMP MACRO {cls.function_name}({MACRO_PARAMS}) AS TABLE "
+            f"CREATE OR REPLACE TEMP MACRO {function}({MACRO_PARAMS}) AS TABLE "
             f"SELECT * REPLACE (source_meta::JSON AS source_meta) "
             f"FROM read_parquet({SCAN_UDF}('{name}', {args}))"
         )

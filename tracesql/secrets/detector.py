@@ -13,7 +13,6 @@ docs/secrets.md for the measurements behind this choice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import re2
 
 from tracesql.secrets import payloads
 from tracesql.secrets import rules as r
+from tracesql.secrets.rules import PREFILTER
 
 __all__ = [
     "PATTERN",
@@ -56,9 +56,6 @@ _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20  # room for the DFA: the default 8 MiB makes RE2 fall back to the NFA
 # Scans match base64 image payloads' openings too, to step over them (payloads.py).
 _COMBINED = re2.compile(f"(?P<image>{payloads.MARKER})|{PATTERN}", _OPTIONS)
-# The rules without their boundary conditions or groups: where many texts are scanned as
-# one (joined), every text holding a finding overlaps a match of this.
-PREFILTER = "|".join(re.sub(r"\(\?P<\w+>", "(?:", r.core(rule.pattern)) for rule in r.RULES)
 _PREFILTER = re2.compile(f"({payloads.MARKER})|{PREFILTER}", _OPTIONS)
 _TOKENS = [re2.compile(rule.pattern, _OPTIONS) for rule in r.TOKEN_RULES]
 _GROUPS = _COMBINED.groupindex

@@ -18,19 +18,23 @@ import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 try:
     from duckdb.func import ARROW
 except ImportError:  # pragma: no cover - DuckDB 1.x
     from duckdb.functional import ARROW  # type: ignore[no-redef]
 
-from tracesql.secrets.columns import REDACT, Rewrite, anonymizing, redact_array
-from tracesql.secrets.detector import PREFILTER, find_secrets
 from tracesql.secrets.keys import fingerprint, project_key
+from tracesql.secrets.rules import PREFILTER
 from tracesql.sqltext import string_literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tracesql.secrets.columns import Rewrite
 
 SQL_NAMES = frozenset({"redact", "anonymize", "secret_findings"})
 FINDINGS_UDF = "__tracesql_secret_findings"
@@ -81,14 +85,32 @@ def register(con: duckdb.DuckDBPyConnection, target_dir: str | None) -> None:
     def key() -> bytes:
         return project_key(Path(target_dir) if target_dir else user_key_dir())
 
+    # The detector (google-re2, pyarrow.compute) is imported at the first call, not here.
     def vectorized(rewrite: Callable[[], Rewrite]) -> Callable[[pa.Array], pa.Array]:
-        return lambda array: redact_array(array, rewrite())
+        def apply(array: Any) -> Any:  # pa.Array (DuckDB evaluates a UDF's annotations)
+            from tracesql.secrets.columns import redact_array
+
+            return redact_array(array, rewrite())
+
+        return apply
+
+    def redacting() -> Rewrite:
+        from tracesql.secrets.columns import REDACT
+
+        return REDACT
+
+    def anonymizer() -> Rewrite:
+        from tracesql.secrets.columns import anonymizing
+
+        return anonymizing(key())
 
     def findings(text: str) -> list[dict[str, str]]:
+        from tracesql.secrets.detector import find_secrets
+
         return [{"kind": f.kind, "fingerprint": fingerprint(f.value, key())} for f in find_secrets(text)]
 
     varchar = duckdb.sqltype("VARCHAR")
-    con.create_function("redact", vectorized(lambda: REDACT), [varchar], varchar, type=ARROW)
-    con.create_function("anonymize", vectorized(lambda: anonymizing(key())), [varchar], varchar, type=ARROW)
+    con.create_function("redact", vectorized(redacting), [varchar], varchar, type=ARROW)
+    con.create_function("anonymize", vectorized(anonymizer), [varchar], varchar, type=ARROW)
     con.create_function(FINDINGS_UDF, findings, [varchar], duckdb.sqltype(FINDING_TYPE))
     con.execute(FINDINGS_MACRO)
