@@ -2,7 +2,11 @@
 OpenAI-compatible URL and report the time spent in the LLM steps.
 
     .venv/bin/python bench/llm_pipeline.py --base-url http://127.0.0.1:8000/v1 --traces DIR \
-        [--max-parallel 16] [--num-records 100] [--work DIR] [--allow-nulls] [--json OUT] [--no-redact]
+        [--max-parallel 16] [--num-records 100] [--work DIR] [--allow-nulls] [--json OUT] [--no-redact] \
+        [--target spark]
+
+With `--target spark` the same models run on Spark in local mode (`--spark-master`, default
+local[2]); the session's start-up is timed on its own (`spark_session_seconds`), before the run.
 
 The project is this repository's; a profiles.yml written under --work points the `bench`
 model alias at --base-url, and the database and LLM cache live there too (reuse --work for
@@ -27,6 +31,7 @@ PROFILES = """
 target: bench
 targets:
   bench: {{database: {work}/bench.duckdb}}
+  spark: {{type: spark, master: "{master}", warehouse: {work}/spark-warehouse}}
 providers:
   bench: {{base_url: "{base_url}", api_key_env: TRACESQL_BENCH_KEY}}
 models:
@@ -55,12 +60,20 @@ def main() -> int:
     ap.add_argument(
         "--no-redact", action="store_true", help="secrets: {redact: false} (to measure what redaction costs)"
     )
+    ap.add_argument("--target", choices=("duckdb", "spark"), default="duckdb")
+    ap.add_argument("--spark-master", default="local[2]")
     args = ap.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tracesql-llm-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / "profiles.yml").write_text(
-        PROFILES.format(work=work, base_url=args.base_url, parallel=args.max_parallel, timeout=args.timeout)
+        PROFILES.format(
+            work=work,
+            base_url=args.base_url,
+            parallel=args.max_parallel,
+            timeout=args.timeout,
+            master=args.spark_master,
+        )
         + ("secrets: {redact: false}\n" if args.no_redact else "")
     )
     os.environ.setdefault("TRACESQL_BENCH_KEY", "bench-key")
@@ -72,6 +85,7 @@ def main() -> int:
     project = tracesql.load_project(
         str(REPO),
         profiles_dir=str(work),
+        target="spark" if args.target == "spark" else None,
         vars={
             "trace_format": args.format,
             "trace_path": str(Path(args.traces).resolve()),
@@ -79,28 +93,45 @@ def main() -> int:
             "llm_model": "bench",
         },
     )
+    session_seconds = warm_up_seconds = None
+    if args.target == "spark":
+        from tracesql.spark.session import start_session
+
+        session_started = time.perf_counter()
+        start_session(project.profile.spark)  # the run below shares this session
+        session_seconds = round(time.perf_counter() - session_started, 3)
+        from tracesql.spark.engine import SparkConnection
+
+        warm_started = time.perf_counter()
+        SparkConnection.open(project, warm_up=True).close()  # Python workers started, clients loaded
+        warm_up_seconds = round(time.perf_counter() - warm_started, 3)
     started = time.perf_counter()
     results = run_project(project, RunRequest(select=("+sft_dataset",)))
     total = time.perf_counter() - started
     step_seconds = {r.name: r.seconds for r in results.results if r.name in STEPS}
     failed = [f"{r.name}: {r.message}" for r in results.results if r.status != "success"]
 
-    con = tracesql.connect(str(work / "bench.duckdb"), project=False)
-    try:
-        traces = con.execute("SELECT count(*) FROM traces").fetchone()[0]
-        complete = con.execute(
-            "SELECT count(*) FROM sft_dataset WHERE trace_digest IS NOT NULL AND sft_instruction IS NOT NULL "
-            "AND judgement IS NOT NULL"
-        ).fetchone()[0]
-        rows_out = con.execute("SELECT count(*) FROM sft_dataset").fetchone()[0]
-        nulls = traces - complete
+    queries = [
+        "SELECT count(*) FROM traces",
+        "SELECT count(*) FROM sft_dataset WHERE trace_digest IS NOT NULL AND sft_instruction IS NOT NULL "
+        "AND judgement IS NOT NULL",
+        "SELECT count(*) FROM sft_dataset",
         # each trace left with a NULL needs at least one request that failed for good in the log
-        errors = con.execute(
-            "SELECT count(DISTINCT request_hash) FROM llm_calls WHERE error IS NOT NULL AND NOT cache_hit"
-        ).fetchone()[0]
-        unexplained = max(0, nulls - errors)
-    finally:
-        con.close()
+        "SELECT count(DISTINCT request_hash) FROM llm_calls WHERE error IS NOT NULL AND NOT cache_hit",
+    ]
+    if args.target == "spark":
+        from tracesql.spark.engine import SparkConnection
+
+        with SparkConnection.open(project) as spark:
+            traces, complete, rows_out, errors = (spark.arrow(q).column(0)[0].as_py() for q in queries)
+    else:
+        con = tracesql.connect(str(work / "bench.duckdb"), project=False)
+        try:
+            traces, complete, rows_out, errors = (con.execute(q).fetchone()[0] for q in queries)
+        finally:
+            con.close()
+    nulls = traces - complete
+    unexplained = max(0, nulls - errors)
 
     out = {
         "traces": traces,
@@ -111,6 +142,9 @@ def main() -> int:
         "llm_step_seconds": round(sum(step_seconds.values()), 3),
         "steps": {k: round(v, 3) for k, v in step_seconds.items()},
         "run_seconds": round(total, 3),
+        "target": args.target,
+        "spark_session_seconds": session_seconds,
+        "spark_warm_up_seconds": warm_up_seconds,
         "llm": results.llm,
         "failed_models": failed,
     }

@@ -129,7 +129,8 @@ def run(project: Project, request: RunRequest, reporter: Reporter | None = None)
     if not request.dry_run and any(m.python_functions & LLM_CALLERS for m in project.models.values()):
         _warm_up_llm_client()  # the client's ~1 s import overlaps compiling and reading traces
     if project.profile.target_type == "spark" and not request.in_scratch:
-        with SparkConnection.open(project, request.run_options) as spark:
+        calls_python = any(m.python_functions for m in project.models.values())
+        with SparkConnection.open(project, request.run_options, warm_up=calls_python) as spark:
             results = execute(project, request, spark, reporter)
     else:
         with open_for_run(project, request) as con:

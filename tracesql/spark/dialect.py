@@ -72,11 +72,14 @@ class SparkQuery:
     reads_diagnostics: bool = False
 
 
-def to_spark(sql: str, *, prefix: str = "q") -> SparkQuery:
-    """The Spark SQL of one DuckDB query, and the reader calls it needs as views."""
+def to_spark(sql: str, *, prefix: str = "q", llm_partitions: int | None = None) -> SparkQuery:
+    """The Spark SQL of one DuckDB query, and the reader calls it needs as views. With
+    `llm_partitions`, the rows an LLM call is made for are spread over that many tasks."""
     tree = parse_duckdb(sql)
     query = SparkQuery("")
     tree = rewrite(tree, sql, query, prefix)
+    if llm_partitions:
+        spread_llm_rows(tree, llm_partitions)
     query.sql = tree.sql("spark", pretty=True)
     return query
 
@@ -583,3 +586,30 @@ def _rename_variable(node: exp.Expr, name: str, replacement: exp.Expr) -> exp.Ex
         if parent is not None and not isinstance(parent, exp.Dot | exp.Column | exp.PropertyEQ | exp.Lambda):
             return replacement.copy()
     return node
+
+
+def spread_llm_rows(tree: exp.Expr, partitions: int) -> None:
+    """A SELECT that calls the LLM over one relation reads it through `REPARTITION(n)`, so
+    its calls run in n tasks (each with its share of max_parallel_requests) however few
+    files the relation has. A SELECT over joins is left as it is."""
+    for select in list(tree.find_all(exp.Select)):
+        calls = [
+            c
+            for c in select.find_all(exp.Anonymous)
+            if c.name.upper() == CALL_UDF.upper() and c.find_ancestor(exp.Select) is select
+        ]
+        source = select.args.get("from_")
+        if not calls or source is None or select.args.get("joins") or select.args.get("laterals"):
+            continue
+        relation = source.this
+        if not isinstance(relation, exp.Table | exp.Subquery):
+            continue
+        alias = relation.alias_or_name
+        inner = exp.select("*").from_(relation.copy())
+        inner.set(
+            "hint",
+            exp.Hint(
+                expressions=[exp.Anonymous(this="REPARTITION", expressions=[exp.Literal.number(partitions)])]
+            ),
+        )
+        source.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))

@@ -62,7 +62,9 @@ class SparkConnection:
         self._closed = False
 
     @classmethod
-    def open(cls, project: Project, run_options: RunOptions | None = None) -> SparkConnection:
+    def open(
+        cls, project: Project, run_options: RunOptions | None = None, *, warm_up: bool = False
+    ) -> SparkConnection:
         target = project.profile.spark
         if target is None:
             raise ExecutionError(f"target '{project.profile.target_name}' is not a Spark target")
@@ -82,7 +84,7 @@ class SparkConnection:
         if findings:
             raise lint_error(sql, findings, model)
         try:
-            query = to_spark(sql, prefix=f"q{next(self._queries)}")
+            query = to_spark(sql, prefix=f"q{next(self._queries)}", llm_partitions=self.functions.tasks)
         except CompileError as exc:
             if model is not None:
                 exc.model, exc.path = exc.model or model.name, exc.path or model.rel_path
@@ -188,7 +190,11 @@ class SparkConnection:
         """End tracesql's use of the session (the SparkSession itself stays for the process)."""
         if not self._closed:
             self._closed = True
-            self.functions.close()
+            try:
+                if self.functions.llm.log_changed:
+                    self.functions.llm.write_call_log(self)
+            finally:
+                self.functions.close()
 
     def __enter__(self) -> SparkConnection:
         return self

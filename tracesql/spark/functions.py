@@ -74,17 +74,17 @@ class WorkerPlan:
     def __repr__(self) -> str:  # never shows the keys
         return f"WorkerPlan(stage={self.stage!r}, project_model={self.project_model!r})"
 
-    def worker_config(self) -> LLMConfig:
+    def worker_config(self, tasks: int) -> LLMConfig:
         """The config with each alias's max_parallel_requests cut to this task's share."""
         models = {
             alias: model.model_copy(
-                update={"max_parallel_requests": max(1, model.max_parallel_requests // self.tasks)}
+                update={"max_parallel_requests": max(1, model.max_parallel_requests // tasks)}
             )
             for alias, model in self.config.models.items()
         }
         return replace(self.config, models=models)
 
-    def worker_options(self) -> RunOptions:
+    def worker_options(self, tasks: int) -> RunOptions:
         options = replace(self.run_options, progress=None)
         max_calls, max_tokens = options.max_calls, options.max_tokens
         settings = self.config.settings
@@ -92,8 +92,8 @@ class WorkerPlan:
         max_tokens = max_tokens if max_tokens is not None else settings.max_tokens_total
         return replace(
             options,
-            max_calls=None if max_calls is None else max_calls // self.tasks,
-            max_tokens=None if max_tokens is None else max_tokens // self.tasks,
+            max_calls=None if max_calls is None else max_calls // tasks,
+            max_tokens=None if max_tokens is None else max_tokens // tasks,
         )
 
 
@@ -135,11 +135,12 @@ class WorkerRuntime(LLMRuntime):
             os.environ[name] = value
         shard = os.path.join(plan.shard_dir, f"shard-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.makedirs(plan.shard_dir, exist_ok=True)
+        tasks = plan.tasks
         super().__init__(
-            plan.worker_config(),
+            plan.worker_config(tasks),
             project_dir=plan.project_dir,
             target_dir=plan.target_dir,
-            run_options=plan.worker_options(),
+            run_options=plan.worker_options(tasks),
             redact=plan.redact,
         )
         self.stats.run_id = plan.run_id
@@ -197,6 +198,15 @@ def answer_batch(plan: WorkerPlan, arrays: list[pa.Array]) -> pa.Array:
 
 
 # -- the driver side ---------------------------------------------------------------------------
+
+WARM_UP_UDF = "__tracesql_warm_up"
+
+
+def _warm_up_worker(values: pa.Array) -> pa.Array:
+    from tracesql.llm.client import load_openai
+
+    load_openai()
+    return redact_array(values, REDACT)
 
 
 def register_text_functions(spark: Any, key: bytes) -> None:
@@ -302,10 +312,20 @@ class DriverRuntime(LLMRuntime):
                 row["mean_latency_ms"] = round(latency[alias] / row["attempts"], 1)
         return list(totals.values())
 
+    log_changed = False
+
     def flush_call_log(self, con: Any) -> int:
+        """After a model: the call log (kept in its file as calls happen) is written as the
+        `llm_calls` table once, when the connection closes (a Spark write per model would
+        cost a second each)."""
+        self.log_changed = True
+        return 0
+
+    def write_call_log(self, con: Any) -> int:
         """`llm_calls` on Spark: the whole call log as a table in the warehouse."""
         records = self.store.calls()
         con.write_table("llm_calls", records_table(records))
+        self.log_changed = False
         return len(records)
 
 
@@ -333,8 +353,19 @@ class SparkFunctions:
     # -- registration ------------------------------------------------------------------------
 
     def _register(self) -> None:
+        from pyspark.sql.functions import arrow_udf
+
         register_text_functions(self.spark, project_key(self.project.target_dir))
         self._register_llm(self._new_plan(None))
+        self.spark.udf.register(WARM_UP_UDF, arrow_udf(_warm_up_worker, "string"))  # type: ignore[call-overload]
+
+    def warm_up(self) -> None:
+        """Start a Python worker per core and load what the LLM functions need in it (the
+        `openai` client, the secret rules): a second or more per worker, paid once per
+        session rather than by the first model that calls the LLM."""
+        n = self.tasks
+        frame = self.spark.range(n).repartition(n).selectExpr(f"{WARM_UP_UDF}(CAST(id AS STRING)) AS w")
+        frame.write.format("noop").mode("overwrite").save()
 
     def _register_llm(self, plan: WorkerPlan) -> None:
         from pyspark.sql.functions import arrow_udf
@@ -345,6 +376,18 @@ class SparkFunctions:
         udf = arrow_udf(call, "string").asNondeterministic()  # type: ignore[call-overload]
         self.spark.udf.register(CALL_UDF, udf)
         self._plan = plan
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks run at once (the cluster's cores): the shares of the caps. Spark
+        Connect does not say; its conf `spark.default.parallelism`, else 2, stands in."""
+        context = getattr(self.spark, "sparkContext", None)
+        if context is not None:
+            return max(1, int(context.defaultParallelism))
+        try:
+            return max(1, int(self.spark.conf.get("spark.default.parallelism", "2")))
+        except Exception:  # noqa: BLE001 - a Connect server without the setting
+            return 2
 
     def _new_plan(self, project_model: str | None) -> WorkerPlan:
         options = self.project.connection_options(self.run_options)
@@ -361,10 +404,7 @@ class SparkFunctions:
             cache_path=self.llm.cache_path,
             shard_dir=os.path.join(self.shard_root, stage),
             redact=options.redact,
-            tasks=max(
-                1,
-                int(self.spark.sparkContext.defaultParallelism) if hasattr(self.spark, "sparkContext") else 2,
-            ),
+            tasks=self.tasks,
             api_keys={
                 provider.api_key_env: os.environ[provider.api_key_env]
                 for provider in options.llm_config.providers.values()
