@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from tests.llm.fake_server import FakeLLMServer
 from tests.test_example_project import LLM_MODELS, PROJECT_FILES, REPO, cli, explain, generous
 from tracesql.compile.loading import load_project
+from tracesql.execution.runner import RunRequest, run
 from tracesql.spark.engine import SparkConnection
 
 MODELS = (
@@ -171,3 +173,54 @@ def test_a_spark_run_first_leaves_nothing_for_duckdb_to_ask(spark, tmp_path, mon
             .fetchone()
         )
         assert calls is not None and calls[0] > 0 and calls[1] == asked  # the Spark run's calls are logged
+
+
+@pytest.mark.slow
+def test_a_stop_cancels_the_spark_job_and_keeps_what_was_answered(spark, tmp_path, monkeypatch):
+    import hashlib
+    import threading
+
+    from tests.llm.fake_server import Reply
+    from tracesql.llm import interrupts
+    from tracesql.llm.cache import LLMStore
+
+    project = copy_project(tmp_path / "project")
+    slow = threading.Event()
+    slow.set()
+
+    def some_hang(request: Any) -> Any:
+        # a third of the requests hang (until the stop) while the others are answered at once
+        if slow.is_set() and int(hashlib.md5(request.prompt.encode()).hexdigest(), 16) % 3 == 0:
+            return Reply.hang(60)
+        return generous(request)
+
+    with FakeLLMServer(default=some_hang) as server:
+        monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
+
+        def stop_once_all_were_asked() -> None:
+            server.wait_for_requests(15, timeout=120)
+            time.sleep(2)  # the quick answers arrive and are kept in the workers' shards
+            interrupts.request_stop("SIGINT")
+
+        stopper = threading.Thread(target=stop_once_all_were_asked, daemon=True)
+        stopper.start()
+        loaded = load_project(project, target="spark", vars={"llm_model": "local"})
+        try:  # the library side of `tracesql run` (the CLI exits the process on a stop)
+            results = run(loaded, RunRequest(select=("+trace_digests",)))
+        finally:
+            stopper.join(timeout=130)
+            interrupts.reset()
+        slow.clear()
+        assert results.interrupted == "SIGINT"
+        assert [r.status for r in results.results if r.name == "trace_digests"] != ["success"]
+        asked = len(server.requests)
+        store = LLMStore(project / "target" / "llm_cache.sqlite", project / "target" / "llm_calls.sqlite")
+        try:
+            answered = {r.request_hash for r in store.calls() if r.attempt and r.status_code == 200}
+        finally:
+            store.close()
+        assert 0 < len(answered) < 15  # the quick answers were merged into the shared cache and log
+        resumed = cli(project, "run", *VARS, "--target", "spark", "-s", "+trace_digests")
+        assert resumed.exit_code == 0, resumed.output
+        assert len(server.requests) - asked == 15 - len(answered)  # only what had no answer is asked

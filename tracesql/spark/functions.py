@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tracesql.errors import TracesqlError
-from tracesql.llm import columns
+from tracesql.llm import columns, interrupts
 from tracesql.llm.cache import CachedResponse, LLMStore
 from tracesql.llm.calls import CallRecord, records_table
 from tracesql.llm.config import LLMConfig, RunOptions
@@ -346,7 +346,9 @@ class SparkFunctions:
         )
         self.shard_root = os.path.join(str(project.target_dir), SHARDS)
         self._plan: WorkerPlan | None = None
+        self._group: str | None = None
         self._errors: list[TracesqlError] = []
+        self._unregister = interrupts.on_stop(self.cancel)
         self.merge_shards()  # what a killed run left behind
         self._register()
 
@@ -423,14 +425,28 @@ class SparkFunctions:
         context = getattr(self.spark, "sparkContext", None)
         if context is not None:
             context.setJobGroup(group, f"tracesql model {project_model}", interruptOnCancel=True)
+        self._group = group
         try:
             yield
         except KeyboardInterrupt:
-            if context is not None:
-                context.cancelJobGroup(group)
+            self.cancel("KeyboardInterrupt")
             raise
         finally:
+            self._group = None
             self.merge_shards()
+
+    def cancel(self, reason: str) -> None:
+        """Ctrl-C, SIGTERM (interrupts.request_stop): cancel the running model's Spark jobs
+        (their tasks are interrupted; what their workers received is in the shards)."""
+        group = self._group
+        context = getattr(self.spark, "sparkContext", None)
+        if group is None:
+            return
+        if context is not None:
+            context.cancelJobGroup(group)
+        else:  # Spark Connect
+            with contextlib.suppress(Exception):
+                self.spark.interruptAll()
 
     def merge_shards(self) -> int:
         """Move every shard's answers and call-log rows into the project's cache and call log."""
@@ -464,6 +480,7 @@ class SparkFunctions:
         return self.llm.pop_error()
 
     def close(self) -> None:
+        self._unregister()
         try:
             self.merge_shards()
         finally:

@@ -207,19 +207,22 @@ class Warehouse:
             rows = self.rows_in(batch_dir)
             if dry_run:
                 return Built(rows, f"would add {rows} new rows")
+            keys = model.config.unique_keys
+            merging = bool(keys) and model.config.strategy == "merge"
+            if rows == 0:  # nothing new: the table stays as it is
+                return Built(0, "merged 0 rows (0 replaced)" if merging else "inserted 0 rows")
             if before_switch is not None:
                 before_switch()
             current = os.path.join(self.folder(relation), self.current(relation) or "")
             existing = self.spark.read.parquet(current)
             batch = self._conform(model, batch, existing)
-            keys = model.config.unique_keys
             missing = [k for k in keys if k not in batch.columns]
             if missing:
                 raise ExecutionError(
                     f"unique_key column {', '.join(missing)} is not among the model's columns"
                 )
             schema_changed = set(batch.columns) - set(existing.columns)
-            if keys and model.config.strategy == "merge" or schema_changed:
+            if merging or schema_changed:
                 kept = existing.join(batch.select(*keys), on=keys, how="left_anti") if keys else existing
                 replaced = existing.count() - kept.count() if keys else 0
                 return self._merge(relation, kept, batch, rows, replaced, merged=bool(keys))
