@@ -192,7 +192,7 @@ class SparkConnection:
             self._closed = True
             try:
                 if self.functions.llm.log_changed:
-                    self.functions.llm.write_call_log(self)
+                    self.guard(lambda: self.functions.llm.write_call_log(self))
             finally:
                 self.functions.close()
 

@@ -77,13 +77,18 @@ def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
     if target.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode needs no network interface
     conf = spark_conf(target)
-    if "spark.driver.extraJavaOptions" not in conf:  # Spark's log lines are not tracesql's output
+    if "spark.driver.extraJavaOptions" not in conf and not target.master.startswith(
+        "sc://"
+    ):  # Spark's log lines are not tracesql's output
         conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={quiet_logging()}"
     with _LOCK:
         builder = SparkSession.builder.appName(app_name)
         if target.master.startswith("sc://"):
+            # a Connect server's own settings are its; only a session's SQL settings can be set
             builder = builder.remote(target.master)
-            conf = {k: v for k, v in conf.items() if not k.startswith("spark.ui.")}
+            conf = {
+                k: v for k, v in conf.items() if k.startswith("spark.sql.") and k != "spark.sql.warehouse.dir"
+            }
         else:
             builder = builder.master(target.master)
         for key, value in conf.items():
@@ -92,7 +97,14 @@ def start_session(target: SparkTarget, app_name: str = "tracesql") -> Any:
             session = builder.getOrCreate()
         except Exception as exc:  # Py4J / gRPC errors: one clear line
             raise ConfigError(f"could not start Spark ({target.master}): {first_line(exc)}") from None
-    if not is_connect(session):
+    if is_connect(session):
+        speculation = str(session.conf.get("spark.speculation", "false")).lower()
+        if speculation != "false":
+            raise ConfigError(
+                f"the Spark Connect server at {target.master} runs with spark.speculation={speculation}: "
+                "tracesql needs it off (speculative tasks would send LLM requests twice)"
+            )
+    else:
         session.sparkContext.setLogLevel("ERROR")
     # pyspark logs every failed query as JSON on stderr; tracesql reports it as its own error
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)

@@ -177,7 +177,7 @@ class Warehouse:
         existed = self.kind(relation)
         version = self._new_version(relation)
         try:
-            frame.write.mode("errorifexists").parquet(version)
+            frame.write.mode("error").parquet(version)
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
@@ -201,7 +201,7 @@ class Warehouse:
         """Write the new rows once, then append them or merge them on unique_key."""
         relation = model.relation
         batch_dir = os.path.join(self.folder(relation), f"batch-{uuid.uuid4().hex[:8]}")
-        frame.write.mode("errorifexists").parquet(batch_dir)
+        frame.write.mode("error").parquet(batch_dir)
         try:
             batch = self.spark.read.parquet(batch_dir)
             rows = self.rows_in(batch_dir)
@@ -237,7 +237,7 @@ class Warehouse:
     ) -> Built:
         version = self._new_version(relation)
         try:
-            kept.unionByName(batch, allowMissingColumns=True).write.mode("errorifexists").parquet(version)
+            kept.unionByName(batch, allowMissingColumns=True).write.mode("error").parquet(version)
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
