@@ -224,3 +224,15 @@ def test_a_stop_cancels_the_spark_job_and_keeps_what_was_answered(spark, tmp_pat
         resumed = cli(project, "run", *VARS, "--target", "spark", "-s", "+trace_digests")
         assert resumed.exit_code == 0, resumed.output
         assert len(server.requests) - asked == 15 - len(answered)  # only what had no answer is asked
+
+
+@pytest.mark.slow
+def test_max_calls_is_the_drivers_count_across_workers(spark, tmp_path, monkeypatch):
+    project = copy_project(tmp_path / "project")
+    with FakeLLMServer(default=generous) as server:
+        monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("TRACESQL_LLM_API_KEY", "test-key-not-a-secret")
+        limited = cli(project, "run", *VARS, "--target", "spark", "-s", "+trace_digests", "--max-calls", "7")
+        assert limited.exit_code in (0, 1), limited.output
+        assert len(server.requests) == 7  # the rows were spread over two tasks; the driver admitted 7
+        assert "8 not asked (budget)" in limited.output, limited.output

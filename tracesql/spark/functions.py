@@ -14,7 +14,9 @@ is carried over explicitly:
   the shards into the shared cache and call log after each model, after a failure or an
   interrupt too, and merges any a killed run left behind when it next starts;
 - `max_parallel_requests` stays a cap for the whole run: each task gets its share of it
-  (the cap divided by the tasks that can run at once), and so does `--max-calls`;
+  (the cap divided by the tasks that can run at once);
+- `--max-calls`, `--max-tokens` and `--deadline` are the driver's: every request a worker
+  would send is admitted (or refused) by the driver's Budget over a socket (budget.py);
 - speculative execution is off (session.py), so no task sends its requests twice;
 - Ctrl-C cancels the Spark job group of the model; what was answered is merged;
 - failure semantics are the DuckDB run's: a worker raising a tracesql error (an LLM
@@ -45,6 +47,7 @@ from tracesql.llm.runtime import LLMRuntime
 from tracesql.llm.stats import ModelTally
 from tracesql.secrets.columns import REDACT, anonymizing, redact_array, redact_arrow
 from tracesql.secrets.keys import project_key
+from tracesql.spark.budget import BudgetServer, RemoteBudget, driver_host
 from tracesql.spark.datasource import carried
 from tracesql.spark.dialect import CALL_UDF, LIFTED_DEPTH, RENDER_UDF
 
@@ -70,6 +73,7 @@ class WorkerPlan:
     redact: bool
     tasks: int  # how many tasks share the caps
     api_keys: dict[str, str]  # the providers' key variables as the driver has them
+    budget: tuple[tuple[str, int], bytes] | None = None  # the driver's BudgetServer: address, secret
 
     def __repr__(self) -> str:  # never shows the keys
         return f"WorkerPlan(stage={self.stage!r}, project_model={self.project_model!r})"
@@ -82,19 +86,15 @@ class WorkerPlan:
             )
             for alias, model in self.config.models.items()
         }
-        return replace(self.config, models=models)
-
-    def worker_options(self, tasks: int) -> RunOptions:
-        options = replace(self.run_options, progress=None)
-        max_calls, max_tokens = options.max_calls, options.max_tokens
-        settings = self.config.settings
-        max_calls = max_calls if max_calls is not None else settings.max_calls
-        max_tokens = max_tokens if max_tokens is not None else settings.max_tokens_total
-        return replace(
-            options,
-            max_calls=None if max_calls is None else max_calls // tasks,
-            max_tokens=None if max_tokens is None else max_tokens // tasks,
+        # the budget is the driver's (budget.py): none of the worker's own
+        settings = self.config.settings.model_copy(
+            update={"max_calls": None, "max_tokens_total": None, "deadline": None}
         )
+        return replace(self.config, models=models, settings=settings)
+
+    def worker_options(self) -> RunOptions:
+        """The run options in a worker: the budget is the driver's (budget.py), not its own."""
+        return replace(self.run_options, progress=None, max_calls=None, max_tokens=None, deadline=None)
 
 
 class ShardStore:
@@ -140,10 +140,12 @@ class WorkerRuntime(LLMRuntime):
             plan.worker_config(tasks),
             project_dir=plan.project_dir,
             target_dir=plan.target_dir,
-            run_options=plan.worker_options(tasks),
+            run_options=plan.worker_options(),
             redact=plan.redact,
         )
         self.stats.run_id = plan.run_id
+        if plan.budget is not None:  # every admission is the driver's decision
+            self.budget = self.fetcher.budget = RemoteBudget(*plan.budget)
         self.project_model = plan.project_model
         self.main_cache = None if self.cache_mode == "off" else plan.cache_path
         self.shard_path = shard
@@ -163,6 +165,8 @@ class WorkerRuntime(LLMRuntime):
 
     def close(self) -> None:
         self.lanes.close()
+        if isinstance(self.budget, RemoteBudget):
+            self.budget.close()
         if self._shard_store is not None:
             self._shard_store.close()
             self._shard_store = None
@@ -345,6 +349,9 @@ class SparkFunctions:
             redact=options.redact,
         )
         self.shard_root = os.path.join(str(project.target_dir), SHARDS)
+        budget = self.llm.budget
+        limited = budget.max_calls is not None or budget.max_tokens is not None or budget.deadline is not None
+        self.budget_server = BudgetServer(budget, driver_host(spark)) if limited else None
         self._plan: WorkerPlan | None = None
         self._group: str | None = None
         self._errors: list[TracesqlError] = []
@@ -407,6 +414,9 @@ class SparkFunctions:
             shard_dir=os.path.join(self.shard_root, stage),
             redact=options.redact,
             tasks=self.tasks,
+            budget=None
+            if self.budget_server is None
+            else (self.budget_server.address, self.budget_server.secret),
             api_keys={
                 provider.api_key_env: os.environ[provider.api_key_env]
                 for provider in options.llm_config.providers.values()
@@ -484,6 +494,8 @@ class SparkFunctions:
         try:
             self.merge_shards()
         finally:
+            if self.budget_server is not None:
+                self.budget_server.close()
             self.llm.close()
 
 
