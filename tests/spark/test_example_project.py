@@ -64,21 +64,23 @@ def duckdb_rows(project: Path, model: str) -> tuple[list[str], list[str]]:
     return table.column_names, sorted(json.dumps(normal(r), sort_keys=True) for r in table.to_pylist())
 
 
-def spark_rows(project: Path, model: str) -> tuple[list[str], list[str]]:
-    loaded = load_project(project, target="spark", vars={"llm_model": "local"})
-    with SparkConnection.open(loaded) as con:
-        table = con.spark.table(f"`{model}`").toArrow()
+def spark_rows(con: SparkConnection, model: str) -> tuple[list[str], list[str]]:
+    table = con.spark.table(f"`{model}`").toArrow()
     return table.column_names, sorted(json.dumps(normal(r), sort_keys=True) for r in table.to_pylist())
 
 
 def assert_same_rows(project: Path) -> None:
-    for model in MODELS:
-        duck_columns, duck = duckdb_rows(project, model)
-        spark_columns, spark = spark_rows(project, model)
-        assert spark_columns == duck_columns, model
-        assert len(spark) == len(duck) and len(duck) > 0, model
-        for ours, theirs in zip(spark, duck, strict=True):
-            assert ours == theirs, f"{model}: first difference\nspark:  {ours[:600]}\nduckdb: {theirs[:600]}"
+    loaded = load_project(project, target="spark", vars={"llm_model": "local"})
+    with SparkConnection.open(loaded) as con:
+        for model in MODELS:
+            duck_columns, duck = duckdb_rows(project, model)
+            spark_columns, ours = spark_rows(con, model)
+            assert spark_columns == duck_columns, model
+            assert len(ours) == len(duck) and len(duck) > 0, model
+            for mine, theirs in zip(ours, duck, strict=True):
+                assert mine == theirs, (
+                    f"{model}: first difference\nspark:  {mine[:600]}\nduckdb: {theirs[:600]}"
+                )
 
 
 def add_trace_file(project: Path) -> None:
