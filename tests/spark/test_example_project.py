@@ -164,9 +164,23 @@ def test_a_spark_run_first_leaves_nothing_for_duckdb_to_ask(spark, tmp_path, mon
         assert asked > 0
         bodies = [json.dumps(r.body, sort_keys=True) for r in server.requests]
         assert len(bodies) == len(set(bodies)), explain(server.requests)  # no request sent twice
+        # query, show and export read the Spark tables
+        query = cli(
+            project, "query", "--target", "spark", "SELECT count(*) AS n FROM sft_dataset", "--format", "csv"
+        )
+        assert query.exit_code == 0 and query.output.strip().splitlines()[-1] == "15", query.output
+        record = cli(project, "show", "sft_dataset", "--target", "spark", "--record", "1")
+        assert record.exit_code == 0 and "sft_instruction" in record.output, record.output
+        spark_export = tmp_path / "spark.jsonl"
+        exported = cli(project, "export", "sft_dataset", "--target", "spark", "-o", str(spark_export))
+        assert exported.exit_code == 0, exported.output
         on_duckdb = cli(project, "run", *VARS, "-s", "+sft_dataset")
         assert on_duckdb.exit_code == 0, on_duckdb.output
         assert len(server.requests) == asked, explain(server.requests[asked:])
+        duck_export = tmp_path / "duckdb.jsonl"
+        assert cli(project, "export", "sft_dataset", "-o", str(duck_export)).exit_code == 0
+        lines = [sorted(p.read_text().splitlines()) for p in (spark_export, duck_export)]
+        assert lines[0] == lines[1] and len(lines[0]) == 15  # the same file from either target
         calls = (
             duckdb.connect(str(project / "tracesql.duckdb"), read_only=True)
             .execute(
