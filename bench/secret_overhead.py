@@ -1,6 +1,6 @@
 """What redaction costs where it is on by default: the LLM pipeline and exports.
 
-    .venv/bin/python bench/secret_overhead.py [--repeat 3] [--latency-ms 200]
+    .venv/bin/python bench/secret_overhead.py [--repeat 3] [--latency-ms 200] [--skip-llm]
 
 1. The LLM pipeline benchmark (bench/llm_pipeline.py: 100 real Claude Code traces, digest ->
    SFT record -> judge, against ../shared/tools/fake_openai_server.py), cold each time,
@@ -11,7 +11,7 @@
 
 Whole processes, CPU seconds of the process tree (user + system; the steadier number on a
 shared machine) and wall seconds; on and off interleaved, median of --repeat. Writes
-bench/results/secret_overhead.json.
+bench/results/secret_overhead.json (with --skip-llm: secret_overhead_exports.json).
 """
 
 from __future__ import annotations
@@ -88,15 +88,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--latency-ms", type=float, default=200.0)
+    ap.add_argument("--skip-llm", action="store_true", help="only the exports")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     rows = []
-    traces = first_traces(100)
     runs: dict[bool, list[Measured]] = {True: [], False: []}
-    for i in range(args.repeat):
-        for redact in (True, False):
-            runs[redact].append(pipeline(traces, args.latency_ms, redact, i))
-    rows.append(compare("LLM pipeline (100 traces, c16)", runs))
+    if not args.skip_llm:
+        traces = first_traces(100)
+        for i in range(args.repeat):
+            for redact in (True, False):
+                runs[redact].append(pipeline(traces, args.latency_ms, redact, i))
+        rows.append(compare("LLM pipeline (100 traces, c16)", runs))
     project = build_project(40)
     for fmt in ("jsonl", "parquet"):
         runs = {True: [], False: []}
@@ -105,7 +107,8 @@ def main() -> None:
                 runs[redact].append(export(project, fmt, redact))
         rows.append(compare(f"export traces --format {fmt}", runs))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "secret_overhead.json").write_text(
+    name = "secret_overhead_exports.json" if args.skip_llm else "secret_overhead.json"
+    (RESULTS / name).write_text(
         json.dumps(
             {
                 "rows": rows,

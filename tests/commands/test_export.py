@@ -187,3 +187,26 @@ def test_a_table_of_big_rows_is_written_in_parts_with_the_same_bytes(tmp_path: P
     assert invoke(root, "export", "wide", "-o", str(parted)).exit_code == 0
     assert len(parts[0]) == 5  # 300 rows in parts of 64
     assert parted.read_bytes() == whole.read_bytes() and len(whole.read_text().splitlines()) == 300
+
+
+def test_a_redacted_copy_gives_the_connection_its_threads_back(tmp_path: Path) -> None:
+    """A redacted COPY runs on one DuckDB thread (the redacting stream is one Python
+    thread; a second DuckDB thread only spends CPU): the connection's own setting comes
+    back afterwards, after a failure too."""
+    from tracesql.commands.export import copy_to
+    from tracesql.secrets.columns import REDACT
+
+    con = duckdb.connect()
+    con.execute("SET threads = 3")
+    con.execute(
+        "CREATE TABLE t AS SELECT range AS id, 'key ghp_' || repeat('a', 36) || ' x' AS text FROM range(3)"
+    )
+    out = tmp_path / "t.parquet"
+    assert copy_to(con, "t", "parquet", out, REDACT) == 3
+    assert con.execute(f"SELECT DISTINCT text FROM '{out}'").fetchall() == [
+        ("key [REDACTED:github_token] x",)
+    ]
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(3,)]
+    with pytest.raises(duckdb.Error, match="boom"):
+        copy_to(con, "(SELECT error('boom') AS e FROM t)", "parquet", out, REDACT)
+    assert con.execute("SELECT current_setting('threads')").fetchall() == [(3,)]

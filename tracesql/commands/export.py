@@ -260,8 +260,11 @@ def _copy(con: Any, relation: str, fmt: str, target: Path, rewrite: Rewrite | No
         source = csv_select(con.sql(source), relation)
     if fmt == "jsonl":
         source = json_select(con.sql(source), relation)
-        # DuckDB's JSON writer keeps every thread's ordered output in memory: one thread
-        # writes as it goes (half the peak, and faster here; see docs/benchmarks.md).
+    # One DuckDB thread: its JSON writer keeps every thread's ordered output in memory (one
+    # thread writes as it goes: half the peak, and faster here; see docs/benchmarks.md),
+    # and rows coming through the redacting Arrow stream (one Python thread) leave a second
+    # DuckDB thread spending CPU for nothing (docs/secrets.md).
+    if fmt == "jsonl" or stream is not None:
         threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
         con.execute("SET threads = 1")
     try:
