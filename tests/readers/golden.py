@@ -3,8 +3,8 @@ fresh clone (no ../shared).
 
 `tests/fixtures-expected/` holds, for each format's folder `tests/fixtures/<format>/`:
 - `<format>.jsonl`: the rows we expect, in the reference's shape (`parity.reference_form`:
-  the reference's 16 columns, raw timestamps, source_meta whole) plus our model and token
-  columns, one JSON object a line, ordered by path and trace id;
+  the reference's 16 columns, raw timestamps, source_meta whole) plus our model, token and
+  usage columns, one JSON object a line, ordered by path and trace id;
 - `<format>.dd.jsonl`, `<format>.dd-warnings.jsonl`: the reference's (Data Designer 0.9.7)
   rows and warnings for the same folder, made by `../shared/tools/reference/run-reference.sh`
   and never edited by hand. `assert_parity` checks ours against them (declared deviations
@@ -19,6 +19,7 @@ After a deliberate change to what a reader gives, rewrite the goldens and review
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,18 @@ def expected_rows(fmt: str) -> list[dict]:
     for row in our_rows(fmt, root):
         form = reference_form(row, root)
         form.update({col: row[col] for col in EXTRA_COLUMNS})
+        form["usage"] = [golden_usage(u, row["source_path"], root) for u in row["usage"] or ()]
         out.append(form)
     return sorted(out, key=lambda r: (r["source_path"], r["trace_id"], r["agent_id"] or ""))
+
+
+def golden_usage(entry: dict, source_path: str, root: Path) -> dict:
+    """A usage entry as the golden file keeps it: the time in ISO form, a file-scoped id
+    with the file's path relative to the fixtures folder."""
+    out = dict(entry)
+    out["timestamp"] = entry["timestamp"].isoformat() if entry["timestamp"] is not None else None
+    out["id"] = entry["id"].replace(source_path, os.path.relpath(source_path, root))
+    return out
 
 
 def golden_rows(fmt: str) -> list[dict]:

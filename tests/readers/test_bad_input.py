@@ -162,12 +162,14 @@ def test_a_value_arrow_cannot_hold_becomes_null_with_a_warning():
 
     ctx = ReadContext("claude_code", "/").for_file("/b")
     bad = Trace("b", "claude_code", "/b", "b")
-    bad.input_tokens = 2**70  # set past add_usage, which would refuse it
+    bad.add_usage("r1", None, "m", input=1)
+    bad.usage[0]["input_tokens"] = 2**70  # set past add_usage, which would refuse it
     bad.git_branch = 12  # type: ignore[assignment]  # a reader bug: not text
     table = file_table([bad], ctx)
     assert table is not None
     row = table.to_pylist()[0]
     assert row["input_tokens"] is None and row["git_branch"] == "12"
+    assert row["usage"][0]["input_tokens"] is None and row["usage"][0]["id"] == "r1"
     (diag,) = ctx.diagnostics
     assert diag.path == "/b" and diag.severity == "warning" and "could not be stored as read" in diag.reason
 

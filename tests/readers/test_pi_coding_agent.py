@@ -549,21 +549,32 @@ def test_hidden_extension_messages_are_kept(con, tmp_path):
     ]
 
 
-def test_usage_and_models_on_the_active_path(con):
+def test_usage_counts_every_response_and_messages_carry_theirs(con):
     row = one(con, TREE)
     assert row["models"] == ["anthropic/claude-opus-4-5"]
-    # The abandoned branch used 1000/1000 tokens: not this trace's.
+    # The abandoned branch's response (1000/1000 tokens) was paid for too: it is a usage
+    # entry with no message, and in the totals; the messages carry the active path's.
     assert (
         row["input_tokens"],
         row["output_tokens"],
         row["cache_read_tokens"],
         row["cache_write_tokens"],
-    ) == (
-        28,
-        30,
-        9,
-        1,
+    ) == (1028, 1030, 9, 1)
+    off_path = [u for u in row["usage"] if u["message_index"] is None]
+    assert [(u["input_tokens"], u["output_tokens"]) for u in off_path] == [(1000, 1000)]
+    on_path = [u for u in row["usage"] if u["message_index"] is not None]
+    for u in on_path:
+        message = row["messages"][u["message_index"] - 1]
+        assert (
+            message["role"] == "assistant" and message["model"] == u["model"] == "anthropic/claude-opus-4-5"
+        )
+        assert message["usage"]["input_tokens"] == u["input_tokens"]
+    assert (
+        sum(u["input_tokens"] for u in on_path)
+        == sum(m["usage"]["input_tokens"] for m in row["messages"] if m["usage"])
+        == 28
     )
+    assert all(u["id"].startswith("pi:") for u in row["usage"])
     assert row["meta"]["session_name"] == "Logo work"
 
 

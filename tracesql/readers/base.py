@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import orjson
 
 from tracesql.readers import messages as msgs
+from tracesql.readers import usage
 from tracesql.readers.options import ReadOptions
 from tracesql.readers.timestamps import TimeRange
 
@@ -188,10 +189,9 @@ class Trace:
     ended_at_raw: Any = None
     source_meta: dict = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
+    usage: list[dict] = field(default_factory=list)  # entries (readers/usage.py); totals sum them
+    # (entry, message) pairs: the message an entry is, linked when the row is made
+    usage_messages: list[tuple[dict, dict]] = field(default_factory=list, repr=False)
 
     def add_model(self, model: Any) -> None:
         """Add a model name once. One model spelled with and without its provider prefix
@@ -207,21 +207,71 @@ class Trace:
         self.models.append(model)
 
     def add_usage(
-        self, input: Any = None, output: Any = None, cache_read: Any = None, cache_write: Any = None
-    ) -> None:
-        for attr, value in (
-            ("input_tokens", input),
-            ("output_tokens", output),
-            ("cache_read_tokens", cache_read),
-            ("cache_write_tokens", cache_write),
+        self,
+        entry_id: str,
+        timestamp: datetime | None,
+        model: Any,
+        *,
+        input: Any = None,
+        output: Any = None,
+        cache_read: Any = None,
+        cache_write: Any = None,
+        reasoning: Any = None,
+        cost_usd: Any = None,
+        message: dict | None = None,
+    ) -> int:
+        """Add one usage entry (an API response, or the session's totals) and return how
+        many of its counts were rejected (not whole numbers in 0..2^48: left out, so the
+        reader can warn). `message`: the assistant message this response is; it gets the
+        entry's model and counts, and the entry its position."""
+        counts: dict[str, int | None] = {}
+        rejected = 0
+        for column, value in zip(
+            usage.COUNT_COLUMNS, (input, output, cache_read, cache_write, reasoning), strict=True
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            counts[column], bad = usage.token_count(value)
+            rejected += bad
+        model = model if isinstance(model, str) and model else None
+        item = usage.entry(entry_id, timestamp, model, counts, usage.cost(cost_usd))
+        self.usage.append(item)
+        if message is not None:
+            self.usage_messages.append((item, message))
+        return rejected
+
+    def totals(self) -> dict[str, int | None]:
+        """The token columns: sums over the usage entries."""
+        return usage.totals(self.usage)
+
+    @property
+    def input_tokens(self) -> int | None:
+        return self.totals()["input_tokens"]
+
+    @property
+    def output_tokens(self) -> int | None:
+        return self.totals()["output_tokens"]
+
+    @property
+    def cache_read_tokens(self) -> int | None:
+        return self.totals()["cache_read_tokens"]
+
+    @property
+    def cache_write_tokens(self) -> int | None:
+        return self.totals()["cache_write_tokens"]
+
+    def link_usage(self) -> None:
+        """Point each entry at the message it is (1-based), and give that message the
+        entry's model and counts. A message already given an entry keeps the first."""
+        if not self.usage_messages:
+            return
+        positions = {id(m): i for i, m in enumerate(self.messages, start=1)}
+        for item, message in self.usage_messages:
+            position = positions.get(id(message))
+            if position is None or message.get("usage") is not None:
                 continue
-            if isinstance(value, float) and not math.isfinite(value):
-                continue
-            total = (getattr(self, attr) or 0) + int(value)
-            if -MAX_INT64 <= total <= MAX_INT64:  # beyond BIGINT is not a token count
-                setattr(self, attr, total)
+            item["message_index"] = position
+            message["usage"] = usage.message_usage(item)
+            if item["model"] is not None:
+                message["model"] = item["model"]
 
     def to_row(self, ordinal: int = 0, warn: Callable[[str], None] | None = None) -> dict:
         """The row. A source_meta value JSON cannot hold (an integer beyond 64 bits, a NaN)
@@ -232,6 +282,7 @@ class Trace:
             started, started_raw = self.times.start, self.times.start_raw
         if ended is None and ended_raw is None:
             ended, ended_raw = self.times.end, self.times.end_raw
+        self.link_usage()
         meta = dict(self.source_meta)
         if started_raw is not None:
             meta["started_at_raw"] = started_raw
@@ -256,10 +307,8 @@ class Trace:
             "final_assistant_message": msgs.final_assistant_message(self.messages),
             "trace_key": trace_key(self.source_path, self.trace_id, ordinal),
             "models": self.models,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
+            **self.totals(),
+            "usage": self.usage,
         }
 
 

@@ -112,6 +112,7 @@ def message(
     is_error: bool | None = None,
     timestamp: datetime | None = None,
     content_blocks: list[dict] | None = None,
+    model: str | None = None,
 ) -> dict:
     """A normalized message. `content` is raw (normalized with `blocks`) unless
     `content_blocks` is given already normalized."""
@@ -126,6 +127,8 @@ def message(
         "tool_call_id": tool_call_id,
         "is_error": is_error,
         "timestamp": timestamp,
+        "model": model,
+        "usage": None,  # set when a usage entry is linked to the message (Trace.link_usage)
     }
 
 

@@ -7,6 +7,7 @@ in name and order; the rest are tracesql's additions.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import pyarrow as pa
@@ -31,6 +32,16 @@ TOOL_CALL = pa.struct(
     ]
 )
 
+# Token counts, where the format records them (see docs/usage.md for each format's rules).
+# `input_tokens` excludes cache reads and writes: a prompt's size is the sum of the three.
+TOKEN_COUNTS = [
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),  # reasoning (thinking) tokens included
+    ("cache_read_tokens", pa.int64()),
+    ("cache_write_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()),  # the part of output_tokens spent reasoning, where recorded
+]
+
 MESSAGE = pa.struct(
     [
         ("role", pa.string()),
@@ -40,6 +51,25 @@ MESSAGE = pa.struct(
         ("tool_call_id", pa.string()),
         ("is_error", pa.bool_()),
         ("timestamp", UTC_TS),
+        # tracesql additions: the model that wrote an assistant message, and the usage of
+        # the API response it is (NULL where the format does not record one per message)
+        ("model", pa.string()),
+        ("usage", pa.struct(TOKEN_COUNTS)),
+    ]
+)
+
+# One entry of a trace's `usage`: an API response (a Claude Code message, a Codex turn, a
+# Pi message, an ATIF step), or the session's totals where only those are recorded.
+USAGE_ENTRY = pa.struct(
+    [
+        # who the response is: the same response copied into another file (a resumed or
+        # forked session) has the same id, so it is counted once (usage models dedupe on it)
+        ("id", pa.string()),
+        ("timestamp", UTC_TS),
+        ("model", pa.string()),
+        *TOKEN_COUNTS,
+        ("cost_usd", pa.float64()),  # what the agent itself recorded it cost, if it did
+        ("message_index", pa.int32()),  # 1-based position in `messages`; NULL: off the path, or totals
     ]
 )
 
@@ -68,6 +98,7 @@ TRACE_SCHEMA = pa.schema(
         ("output_tokens", pa.int64()),
         ("cache_read_tokens", pa.int64()),
         ("cache_write_tokens", pa.int64()),
+        ("usage", pa.list_(USAGE_ENTRY)),
     ]
 )
 
@@ -101,6 +132,16 @@ def _conform(value: object, kind: pa.DataType, where: str, problems: list[str]) 
         if isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound:
             return value
         problems.append(f"{where}: {str(value)[:40]} does not fit the column; NULL")
+        return None
+    if pa.types.is_floating(kind):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if math.isfinite(number):
+                return number
+        problems.append(f"{where}: {str(value)[:40]} is not a finite number; NULL")
         return None
     if pa.types.is_boolean(kind):
         return value if isinstance(value, bool) else None

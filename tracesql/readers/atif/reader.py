@@ -53,7 +53,7 @@ class AtifReader(TraceReader):
     sniff_priority = 10
     default_path = None
     default_pattern = "*.json"
-    version = 3
+    version = 4
 
     def accepts(self, relpath: str) -> str | None:
         if relpath.endswith(".json") or relpath.endswith(".jsonl"):
@@ -190,10 +190,12 @@ def read_trajectory(
     steps = doc["steps"]
     if not steps:
         log.breach("steps", "", "the list is empty")
-    reader = StepReader(trace, log)
+    reader = StepReader(trace, log, agent.get("model_name"))
     for index, step in enumerate(steps):
         reader.read(index, step)
     apply_usage(trace, reader, doc.get("final_metrics"))
+    if reader.rejected:
+        ctx.warn("token counts that are not whole numbers in 0..2^48 were left out of the usage columns")
     extra = agent.get("extra")
     extra = extra if isinstance(extra, dict) else {}
     trace.cwd = msgs.scalar_text(extra.get("cwd")) or None

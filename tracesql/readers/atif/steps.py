@@ -8,8 +8,10 @@ import math
 from typing import Any
 
 from tracesql.readers import messages as msgs
+from tracesql.readers import usage
 from tracesql.readers.atif.rules import RuleLog
 from tracesql.readers.base import Trace
+from tracesql.readers.usage import file_scoped_id
 
 ROLES = {"agent": "assistant", "user": "user", "system": "system"}
 AGENT_ONLY = ("reasoning_content", "tool_calls", "observation")
@@ -18,9 +20,11 @@ AGENT_ONLY = ("reasoning_content", "tool_calls", "observation")
 class StepReader:
     """Turns steps into messages, collecting metadata and rule breaches on the way."""
 
-    def __init__(self, trace: Trace, log: RuleLog) -> None:
+    def __init__(self, trace: Trace, log: RuleLog, model: Any = None) -> None:
         self.trace = trace
         self.log = log
+        self.model = model if isinstance(model, str) and model else None  # agent.model_name
+        self.rejected = 0  # token counts left out (not whole numbers in 0..2^48)
         self.copied_ids: list[Any] = []
         self.subagent_refs: list[dict] = []
         self.metrics_seen = False
@@ -51,18 +55,19 @@ class StepReader:
                 self.log.breach("agent_only", where, f"is a {source!r} step with {', '.join(present)}", index)
         calls = self.tool_calls(step.get("tool_calls"), where, index)
         self.trace.add_model(step.get("model_name"))
-        if not copied:
-            self.add_metrics(step.get("metrics"))
+        model = step.get("model_name") if isinstance(step.get("model_name"), str) else None
         reasoning = step.get("reasoning_content")
-        self.trace.messages.append(
-            msgs.message(
-                role,
-                content_blocks=self.content(step.get("message"), "message_type", f"{where} message", index),
-                reasoning_content=msgs.scalar_text(reasoning) if reasoning is not None else None,
-                tool_calls=calls,
-                timestamp=when,
-            )
+        message = msgs.message(
+            role,
+            content_blocks=self.content(step.get("message"), "message_type", f"{where} message", index),
+            reasoning_content=msgs.scalar_text(reasoning) if reasoning is not None else None,
+            tool_calls=calls,
+            timestamp=when,
+            model=(model or self.model) if role == "assistant" else None,
         )
+        self.trace.messages.append(message)
+        if not copied:
+            self.add_metrics(step.get("metrics"), index, when, model or self.model, message)
         if step.get("observation") is not None:
             self.observation(step["observation"], step_id, calls or [], where, index, when)
 
@@ -170,7 +175,9 @@ class StepReader:
         if refs:
             self.subagent_refs.append({"step_id": step_id, "refs": refs})
 
-    def add_metrics(self, metrics: Any) -> None:
+    def add_metrics(self, metrics: Any, index: int, when: Any, model: str | None, message: dict) -> None:
+        """A step's metrics as a usage entry of its message: `prompt_tokens` include the
+        cached ones, so the entry's input is the difference."""
         if not isinstance(metrics, dict):
             return
         prompt, cached = number(metrics.get("prompt_tokens")), number(metrics.get("cached_tokens"))
@@ -179,31 +186,50 @@ class StepReader:
             return
         self.metrics_seen = True
         self.cached_seen = self.cached_seen or cached is not None
-        self.trace.add_usage(
-            input=None if prompt is None else prompt - (cached or 0), output=completion, cache_read=cached
+        self.rejected += self.trace.add_usage(
+            file_scoped_id(self.trace.source_path, f"{self.trace.trace_id}:step-{index + 1}"),
+            when,
+            model,
+            input=None if prompt is None else prompt - (cached or 0),
+            output=completion,
+            cache_read=cached,
+            cost_usd=metrics.get("cost_usd"),
+            message=message,
         )
 
 
 def apply_usage(trace: Trace, reader: StepReader, final_metrics: Any) -> None:
-    """`final_metrics` when no step has metrics; when steps have metrics but never say how
-    many tokens were cached, the final total of cached tokens (0 included) fills that
-    column and is taken out of the input tokens (prompt tokens include cached ones)."""
+    """`final_metrics` when no step has metrics (one entry: the trajectory's totals); when
+    steps have metrics but never say how many tokens were cached, the final total of
+    cached tokens (0 included) is the cache reads, taken out of the input tokens (prompt
+    tokens include cached ones): 0 is every step's, a positive total one correcting
+    entry (input -N, cache read +N) since it cannot be told apart by step."""
     if not isinstance(final_metrics, dict):
         return
     prompt, cached = (
         number(final_metrics.get("total_prompt_tokens")),
         number(final_metrics.get("total_cached_tokens")),
     )
+    entry_id = file_scoped_id(trace.source_path, f"{trace.trace_id}:final_metrics")
     if reader.metrics_seen:
-        if not reader.cached_seen and cached is not None:
-            if trace.input_tokens is not None:
-                trace.input_tokens = max(trace.input_tokens - cached, 0)
-            trace.add_usage(cache_read=cached)
+        if reader.cached_seen or cached is None:
+            return
+        if cached == 0:
+            for item in trace.usage:
+                item["cache_read_tokens"] = 0
+        elif 0 < cached < usage.MAX_TOKENS:
+            at = trace.usage[-1]["timestamp"] if trace.usage else None
+            counts = {"input_tokens": -cached, "cache_read_tokens": cached}
+            trace.usage.append(usage.entry(entry_id, at, reader.model, counts))
         return
-    trace.add_usage(
+    reader.rejected += trace.add_usage(
+        entry_id,
+        trace.times.end,
+        reader.model if reader.model else (trace.models[0] if len(trace.models) == 1 else None),
         input=None if prompt is None else prompt - (cached or 0),
         output=number(final_metrics.get("total_completion_tokens")),
         cache_read=cached,
+        cost_usd=final_metrics.get("total_cost_usd"),
     )
 
 

@@ -31,17 +31,26 @@ class MessageBuilder:
         # message.id -> (assistant message, its tool-call ids, its reasoning parts), for
         # merging the lines of one API response; reset when a new user prompt starts a turn.
         self.open: dict[str, tuple[dict, set, list]] = {}
+        # response key (claude_code_usage) -> the assistant message it is part of
+        self.response_messages: dict[str, dict] = {}
 
-    def add(self, rec: dict, rtype: str, line: int, timestamp: datetime | None) -> None:
+    def add(
+        self, rec: dict, rtype: str, line: int, timestamp: datetime | None, key: str | None = None
+    ) -> None:
+        """Add a record; `key` names the API response an assistant record is part of."""
         message = rec.get("message")
         if not isinstance(message, dict):  # reported by the record scan
             return
         if rtype == "assistant":
-            self._assistant(message, line, timestamp)
+            msg = self._assistant(message, line, timestamp)
+            if key is not None and msg is not None:
+                self.response_messages.setdefault(key, msg)
         else:
             self._user(message.get("content"), line, timestamp)
 
-    def _assistant(self, message: dict, line: int, timestamp: datetime | None) -> None:
+    def _assistant(self, message: dict, line: int, timestamp: datetime | None) -> dict | None:
+        """Add an assistant record's blocks (to the message of its API response, if one is
+        open); returns that message (None when the record added no message)."""
         content = message.get("content")
         if content is None:
             items: list = []
@@ -70,20 +79,25 @@ class MessageBuilder:
         mid = message.get("id")
         mid = mid if isinstance(mid, str) and mid else None
         target = self.open.get(mid) if mid else None
+        msg: dict | None = None
         if target is not None:
             _merge(target, blocks, reasoning, calls)
+            msg = target[0]
         elif blocks or reasoning or calls:
+            model = message.get("model")
             msg = msgs.message(
                 "assistant",
                 content_blocks=blocks,
                 reasoning_content="\n\n".join(reasoning),
                 tool_calls=calls,
                 timestamp=timestamp,
+                model=model if isinstance(model, str) and model else None,
             )
             self.messages.append(msg)
             if mid:
                 self.open[mid] = (msg, {c["id"] for c in calls}, reasoning)
         self.messages.extend(results)
+        return msg
 
     def _user(self, content: Any, line: int, timestamp: datetime | None) -> None:
         if isinstance(content, dict) and content.get("type") == "tool_result":

@@ -1,22 +1,22 @@
-"""Claude Code metadata: the per-trace record scan (ids, times, versions, models, token
-usage), the session index (`sessions-index.json`), sub-agent sidecars (`agent-<id>.meta.json`)
+"""Claude Code metadata: the per-trace record scan (ids, times, versions, models, API
+responses), the session index (`sessions-index.json`), sub-agent sidecars (`agent-<id>.meta.json`)
 and telling transcripts from the other JSONL files Claude Code and its tools write."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime
 
 import orjson
 
 from tracesql.readers import messages as msgs
-from tracesql.readers.base import ReadContext, Trace
+from tracesql.readers.base import ReadContext
+from tracesql.readers.claude_code.usage import SYNTHETIC_MODEL, Responses, parse_time
 from tracesql.readers.discover import walk
 from tracesql.readers.files import plain_name, read_small
 from tracesql.readers.jsonl import head_lines, strip_bom
 from tracesql.readers.messages import scalar_text
-from tracesql.readers.timestamps import TimeRange, parse_timestamp
+from tracesql.readers.timestamps import TimeRange
 
 # Record types only Claude Code transcripts have (a record with one of them, or with a
 # sessionId / uuid / message object, marks the file as a transcript).
@@ -37,10 +37,7 @@ TRANSCRIPT_TYPES = frozenset(
     )
 )
 CLAUDE_ONLY_TYPES = TRANSCRIPT_TYPES - {"user", "assistant", "system"}
-SYNTHETIC_MODEL = "<synthetic>"
 INDEX_FILE = "\0index_file"  # in a loaded index entry: the file it came from
-MAX_TOKENS = 1 << 48  # a per-response count above this is not a token count
-_fromisoformat = datetime.fromisoformat
 
 
 class TraceScan:
@@ -57,14 +54,16 @@ class TraceScan:
         self.git_branch: str | None = None
         self.versions: set[str] = set()
         self.models: list[str] = []
-        self.usage: dict[str, dict] = {}  # message.id -> its last usage (lines repeat it)
-        self.loose_usage: list[dict] = []  # usage of responses without a message.id
+        self.responses = Responses()
         self.api_errors = 0
         self.titles: dict[str, str] = {}
         self.summaries: list[tuple[object, str]] = []  # (leafUuid, summary) of summary records
         self.bad_messages: list[int] = []  # positions of user/assistant records without a message object
 
-    def run(self, records: list[dict], positions: Iterable[int], stamps: list) -> None:
+    def run(
+        self, records: list[dict], positions: Iterable[int], stamps: list, keys: list[str | None]
+    ) -> None:
+        """Scan the records at `positions`; `keys` are the file's response keys by position."""
         types, versions, session_ids = self.types, self.versions, self.session_ids
         start = end = None
         start_raw = end_raw = None
@@ -76,7 +75,7 @@ class TraceScan:
             types.add(rtype if type(rtype) is str else "None" if rtype is None else msgs.dumps(rtype))
             stamp = rec.get("timestamp")
             if stamp:
-                at = _parse_time(stamp)
+                at = parse_time(stamp)
                 if at is not None:
                     stamps[pos] = at
                     if start is None or at < start:
@@ -103,9 +102,9 @@ class TraceScan:
                 if type(rec.get("message")) is not dict:
                     self.bad_messages.append(pos)
                 elif rtype == "assistant":
-                    self._response(rec)
+                    self._response(rec, keys[pos])
             elif rtype == "unknown" and "type" not in rec:
-                self._response(rec)
+                self._response(rec, keys[pos])
             elif rtype == "custom-title" or rtype == "ai-title":
                 self._title(rec, rtype)
             elif rtype == "summary" and isinstance(rec.get("summary"), str):
@@ -113,7 +112,7 @@ class TraceScan:
         times = self.times
         times.start, times.start_raw, times.end, times.end_raw = start, start_raw, end, end_raw
 
-    def _response(self, rec: dict) -> None:
+    def _response(self, rec: dict, key: str | None) -> None:
         message = rec.get("message")
         if not isinstance(message, dict) or (rec.get("type") is None and message.get("role") != "assistant"):
             return
@@ -122,42 +121,14 @@ class TraceScan:
         model = message.get("model")
         if isinstance(model, str) and model and model != SYNTHETIC_MODEL and model not in self.models:
             self.models.append(model)
-        usage = message.get("usage")
-        if isinstance(usage, dict):
-            mid = message.get("id")
-            if isinstance(mid, str) and mid:
-                self.usage[mid] = usage
-            else:
-                self.loose_usage.append(usage)
+        if key is not None:
+            self.responses.add(key, rec)
 
     def _title(self, rec: dict, rtype: str) -> None:
         key = "customTitle" if rtype == "custom-title" else "aiTitle"
         value = rec.get(key)
         if isinstance(value, str) and value:
             self.titles[rtype.replace("-", "_")] = value
-
-    def add_usage_to(self, trace: Trace) -> int:
-        """Sum token usage into the trace; returns how many counts were not plausible
-        token numbers (negative, fractional or beyond 64 bits) and were left out."""
-        rejected = 0
-        for usage in (*self.usage.values(), *self.loose_usage):
-            counts: list[int | None] = []
-            for key in (
-                "input_tokens",
-                "output_tokens",
-                "cache_read_input_tokens",
-                "cache_creation_input_tokens",
-            ):
-                value = usage.get(key)
-                if value is None:
-                    counts.append(None)
-                elif type(value) is int and 0 <= value < MAX_TOKENS:
-                    counts.append(value)
-                else:
-                    counts.append(None)
-                    rejected += 1
-            trace.add_usage(input=counts[0], output=counts[1], cache_read=counts[2], cache_write=counts[3])
-        return rejected
 
     def source_meta(self, uuids: dict) -> dict:
         """The reference's keys, then ours. `uuids` are the file's record uuids: summary
@@ -174,17 +145,6 @@ class TraceScan:
         if titles:
             meta["summaries"] = list(dict.fromkeys(titles))
         return meta
-
-
-def _parse_time(value: object) -> datetime | None:
-    """Claude Code writes `2025-07-05T19:36:37.219Z`; Python 3.11 parses that directly.
-    Anything else goes through the general parser."""
-    if type(value) is str and len(value) == 24 and value[-1] == "Z":
-        try:
-            return _fromisoformat(value)
-        except ValueError:
-            pass
-    return parse_timestamp(value)
 
 
 def agent_sidecar(path: str, ctx: ReadContext) -> dict:

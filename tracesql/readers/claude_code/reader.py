@@ -31,6 +31,7 @@ from tracesql.readers.claude_code.tree import (
     inline_sidechain_runs,
     with_turn_pieces,
 )
+from tracesql.readers.claude_code.usage import ResponseKeys
 from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import first_record, jsonl_records
 
@@ -43,7 +44,7 @@ class ClaudeCodeReader(TraceReader):
     sniff_priority = 50
     default_path = "~/.claude/projects"
     default_pattern = "*.jsonl"
-    version = 3
+    version = 4
 
     def accepts(self, relpath: str) -> str | None:
         parts = relpath.split("/")
@@ -101,6 +102,8 @@ class SessionFile:
         self.lines = lines
         self.ctx = ctx
         self.stamps: list = [None] * len(records)
+        naming = ResponseKeys(path)
+        self.keys: list[str | None] = [naming.key(rec) for rec in records]
         self.tree: Tree = build_tree(records)
         self.index: dict = ctx.shared.get(INDEX_KEY) or {}
         parts = plain_name(path).split(os.sep)
@@ -141,7 +144,7 @@ class SessionFile:
 
     def _trace(self, positions, members: list[int], sidechain: bool, inline_root: str | None = None) -> Trace:
         scan = TraceScan()
-        scan.run(self.records, positions, self.stamps)
+        scan.run(self.records, positions, self.stamps, self.keys)
         meta = scan.source_meta(self.tree.uuids)
         for pos in scan.bad_messages:
             self.ctx.warn(
@@ -188,14 +191,15 @@ class SessionFile:
             source_meta=meta,
             models=scan.models,
         )
-        if scan.add_usage_to(trace):
+        builder = self._messages(members, meta)
+        trace.messages = builder.messages
+        if scan.responses.add_to(trace, builder.response_messages):
             self.ctx.warn(
                 "token counts that are not whole numbers in 0..2^48 were left out of the usage columns"
             )
-        trace.messages = self._messages(members, meta)
         return trace
 
-    def _messages(self, members: list[int], meta: dict) -> list[dict]:
+    def _messages(self, members: list[int], meta: dict) -> MessageBuilder:
         tree = self.tree
         nodes = tree.nodes
         path = active_path(tree, members)
@@ -215,9 +219,9 @@ class SessionFile:
             if value:
                 meta[key] = value
         builder = MessageBuilder(self.ctx)
-        lines, stamps = self.lines, self.stamps
+        lines, stamps, keys = self.lines, self.stamps, self.keys
         for i in selected:
             node = nodes[i]
             if node.rtype in CHAT_TYPES:
-                builder.add(node.record, node.rtype, lines[node.pos], stamps[node.pos])
-        return builder.messages
+                builder.add(node.record, node.rtype, lines[node.pos], stamps[node.pos], keys[node.pos])
+        return builder

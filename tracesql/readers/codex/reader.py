@@ -25,6 +25,7 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader
 from tracesql.readers.codex import lineage as codex_lineage
 from tracesql.readers.codex.transcript import Transcript, codex_blocks
+from tracesql.readers.codex.usage import FLAT_USAGE_KEYS, TokenCounts, entry_counts
 from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import head_lines, json_object, read_jsonl_records
 from tracesql.readers.timestamps import parse_timestamp
@@ -33,7 +34,6 @@ RECORD_TYPES = frozenset(("session_meta", "response_item", "event_msg", "turn_co
 LEGACY_HEADER_KEYS = ("instructions", "git", "originator", "cli_version", "cwd")
 COPIED_META_KEYS = ("originator", "cli_version", "model_provider")
 SUBAGENT_META_KEYS = ("agent_nickname", "agent_role", "agent_path", "depth")
-FLAT_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 ENVIRONMENT_CWD = re.compile(r"<cwd>(.*?)</cwd>", re.S)
 
 
@@ -43,7 +43,7 @@ class CodexReader(TraceReader):
     sniff_priority = 30
     default_path = "~/.codex/sessions"
     default_pattern = "rollout-*.jsonl"
-    version = 2
+    version = 3
 
     def sniff(self, path: str, head: bytes) -> bool:
         lines = head_lines(head, 2)
@@ -137,8 +137,12 @@ class RolloutParser:
         self.warned_types: set[str] = set()
         self.models: list[str] = []
         self.turn_cwd: str | None = None
+        self.turn_model: str | None = None  # the latest turn_context's model
         self.total_usage: dict | None = None
         self.summed_usage: dict[str, int] = {}
+        self.token_counts = TokenCounts()
+        self.turns: list[tuple[dict, str, Any, dict | None]] = []  # (counts, name, timestamp, message)
+        self.counted_upto = 0  # messages before this one have had their token_count
         self.call_failed: dict[str, bool] = {}
         self.compactions = 0
         self.legacy = False
@@ -165,7 +169,7 @@ class RolloutParser:
             if kind == "response_item":
                 self.on_response_item(payload, ts, lineno)
             elif kind == "event_msg":
-                self.on_event(payload, ts)
+                self.on_event(payload, ts, raw_ts)
             elif kind == "session_meta" or kind == "legacy_header":
                 self.legacy = self.legacy or kind == "legacy_header"
                 self.on_session_meta(payload, trace, lineno)
@@ -192,7 +196,7 @@ class RolloutParser:
             self.warned_types.add(problem)
             self.ctx.warn(problem, line=lineno)
 
-    def on_event(self, event: Any, ts: Any) -> None:
+    def on_event(self, event: Any, ts: Any, raw_ts: Any = None) -> None:
         if not isinstance(event, dict):
             return
         etype = event.get("type")
@@ -208,6 +212,7 @@ class RolloutParser:
                 self.on_token_count({"last_token_usage": event})  # early builds: one turn's usage, flat
             else:
                 self.on_token_count(event.get("info"))
+            self.on_turn_usage(event, ts, raw_ts)
         elif etype == "user_message" and self.events_for_user:
             blocks = codex_blocks(event.get("message"))
             images = event.get("images")
@@ -241,6 +246,8 @@ class RolloutParser:
         if not isinstance(payload, dict):
             return
         self.add_model(payload.get("model"))
+        if isinstance(payload.get("model"), str) and payload["model"]:
+            self.turn_model = payload["model"]
         if self.turn_cwd is None and isinstance(payload.get("cwd"), str):
             self.turn_cwd = payload["cwd"]
 
@@ -260,6 +267,20 @@ class RolloutParser:
             for key, value in info["last_token_usage"].items():
                 if isinstance(value, int) and not isinstance(value, bool):
                     self.summed_usage[key] = self.summed_usage.get(key, 0) + value
+
+    def on_turn_usage(self, event: dict, ts: Any, raw_ts: Any) -> None:
+        """One turn's usage (codex_usage), for the last assistant message since the previous one."""
+        turn = self.token_counts.turn(event)
+        if turn is None:
+            return
+        counts, name = turn
+        messages = self.transcript.messages
+        message = next((m for m in reversed(messages[self.counted_upto :]) if m["role"] == "assistant"), None)
+        self.counted_upto = len(messages)
+        info = event.get("info")
+        model = info.get("model") if isinstance(info, dict) else None
+        model = model if isinstance(model, str) and model else self.turn_model
+        self.turns.append((counts, f"codex:{msgs.scalar_text(raw_ts)}:{name}", (ts, model), message))
 
     def add_model(self, model: Any) -> None:
         if isinstance(model, str) and model and model not in self.models:
@@ -301,21 +322,9 @@ class RolloutParser:
                 trace.source_meta["replayed_prefix_messages"] = replayed
 
     def add_usage(self, trace: Trace) -> None:
-        usage = self.total_usage or self.summed_usage or None
-        if not usage:
-            return
-        prompt = usage.get("input_tokens")
-        cached = usage.get("cached_input_tokens")
-        cached = cached if isinstance(cached, int) and not isinstance(cached, bool) else 0
-        uncached = (
-            max(prompt - cached, 0) if isinstance(prompt, int) and not isinstance(prompt, bool) else None
-        )
-        trace.add_usage(
-            input=uncached,
-            output=usage.get("output_tokens"),
-            cache_read=cached if "cached_input_tokens" in usage else None,
-            cache_write=usage.get("cache_write_input_tokens"),
-        )
+        session_model = self.meta.get("model") if self.meta else None
+        for counts, name, (ts, model), message in self.turns:
+            trace.add_usage(name, ts, model or session_model, message=message, **entry_counts(counts))
 
     def source_meta(self, meta: dict, git: Any, trace: Trace) -> dict:
         out: dict[str, Any] = {

@@ -28,6 +28,7 @@ from tracesql.readers.hermes_agent.messages import HermesSession, decode_json_te
 from tracesql.readers.jsonl import first_line, jsonl_records, load_json_document, read_document
 from tracesql.readers.timestamps import parse_timestamp
 
+USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 SOURCE_KIND = "hermes_agent"
 # sessions.json entry fields copied to source_meta (as the reference does).
 INDEX_FIELDS = (
@@ -63,7 +64,7 @@ class HermesAgentReader(TraceReader):
     sniff_priority = 40
     default_path = "~/.hermes/sessions"
     default_pattern = "*.json*"
-    version = 2
+    version = 3
 
     def accepts(self, relpath: str) -> str | None:
         name = relpath.rsplit("/", 1)[-1]
@@ -336,11 +337,23 @@ def set_time(trace: Trace, which: str, raw: Any) -> None:
 
 
 def add_usage(trace: Trace, record: dict) -> None:
+    """The session's token totals (Hermes records no per-message usage) as one usage entry,
+    named by the session id: the same session read from its transcript and from an export
+    is counted once."""
+    counts = {key: token_count(record.get(key)) for key in USAGE_KEYS}
+    if all(value is None for value in counts.values()):
+        return
+    cost = record.get("actual_cost_usd")
     trace.add_usage(
-        input=token_count(record.get("input_tokens")),
-        output=token_count(record.get("output_tokens")),
-        cache_read=token_count(record.get("cache_read_tokens")),
-        cache_write=token_count(record.get("cache_write_tokens")),
+        f"hermes:{trace.trace_id}",
+        trace.ended_at or trace.times.end or trace.started_at or trace.times.start,
+        record.get("model"),
+        input=counts["input_tokens"],
+        output=counts["output_tokens"],
+        cache_read=counts["cache_read_tokens"],
+        cache_write=counts["cache_write_tokens"],
+        reasoning=counts["reasoning_tokens"],
+        cost_usd=cost if cost is not None else record.get("estimated_cost_usd"),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace
 from tracesql.readers.timestamps import parse_timestamp
+from tracesql.readers.usage import file_scoped_id
 
 SUMMARY_ROLES = ("compactionSummary", "branchSummary")
 CUSTOM_ROLES = ("custom", "hookMessage")  # hookMessage: the v2 name of custom
@@ -65,6 +66,7 @@ class EntryMapper:
         self.failed_turns = 0
         self.compactions: list[dict] = []
         self.session_name: str | None = None
+        self.message_of: dict[int, dict] = {}  # id(entry) -> the assistant message it became
 
     def map_entries(self, path: list[tuple[int, dict]], linear: bool) -> None:
         first_message_at: list[int] = []  # per path position: index of its first message
@@ -204,7 +206,7 @@ class EntryMapper:
                 stopped["errorMessage"] = m["errorMessage"]
             blocks.append({"type": stop, "text": None, "data": msgs.payload(stopped)})
             self.failed_turns += 1
-        self.add(
+        self.message_of[id(entry)] = self.add(
             "assistant",
             blocks or [msgs.text_block("")],
             entry,
@@ -212,6 +214,7 @@ class EntryMapper:
             reasoning_content="\n\n".join(reasoning) or None,
             tool_calls=calls or None,
             is_error=True if failed else None,
+            model=model_name(m),
         )
         if isinstance(stop, str) and stop not in self.stop_reasons:
             self.stop_reasons.append(stop)
@@ -219,13 +222,46 @@ class EntryMapper:
         if isinstance(model, str) and model and model not in self.models_used:
             self.models_used.append(model)
         if isinstance(model, str) and model:
-            provider = m.get("provider")
-            self.trace.add_model(f"{provider}/{model}" if isinstance(provider, str) and provider else model)
-        usage = m.get("usage")
-        if isinstance(usage, dict):
-            self.trace.add_usage(
-                input=usage.get("input"),
-                output=usage.get("output"),
-                cache_read=usage.get("cacheRead"),
-                cache_write=usage.get("cacheWrite"),
-            )
+            self.trace.add_model(model_name(m))
+
+
+def model_name(m: dict) -> str | None:
+    """An assistant message's model as the row's `models` spell it: `provider/model`."""
+    model, provider = m.get("model"), m.get("provider")
+    if not isinstance(model, str) or not model:
+        return None
+    return f"{provider}/{model}" if isinstance(provider, str) and provider else model
+
+
+def add_usage(trace: Trace, entries: list[tuple[int, dict]], message_of: dict[int, dict]) -> int:
+    """A usage entry for every assistant message of the file that records usage, on the
+    active path or not (an abandoned branch was paid for too); returns how many counts
+    were rejected. The id is the message's `responseId`, else the entry's id and time (a
+    forked session copies both), else the line (v1 entries have no id)."""
+    rejected = 0
+    for lineno, entry in entries:
+        m = entry.get("message")
+        if not isinstance(m, dict) or m.get("role") != "assistant" or not isinstance(m.get("usage"), dict):
+            continue
+        usage = m["usage"]
+        response, eid = m.get("responseId"), entry.get("id")
+        if isinstance(response, str) and response:
+            name = f"pi:{response}"
+        elif isinstance(eid, str) and eid:
+            name = f"pi:{eid}:{msgs.scalar_text(m.get('timestamp') or entry.get('timestamp'))}"
+        else:
+            name = file_scoped_id(trace.source_path, f"line-{lineno}")
+        when = parse_timestamp(m.get("timestamp")) or parse_timestamp(entry.get("timestamp"))
+        cost = usage.get("cost")
+        rejected += trace.add_usage(
+            name,
+            when,
+            model_name(m),
+            input=usage.get("input"),
+            output=usage.get("output"),
+            cache_read=usage.get("cacheRead"),
+            cache_write=usage.get("cacheWrite"),
+            cost_usd=cost.get("total") if isinstance(cost, dict) else None,
+            message=message_of.get(id(entry)),
+        )
+    return rejected

@@ -24,7 +24,7 @@ from tracesql.readers import messages as msgs
 from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.files import plain_name
 from tracesql.readers.jsonl import first_record, read_jsonl_records
-from tracesql.readers.pi_coding_agent.messages import EntryMapper
+from tracesql.readers.pi_coding_agent.messages import EntryMapper, add_usage
 
 
 class PiCodingAgentReader(TraceReader):
@@ -33,7 +33,7 @@ class PiCodingAgentReader(TraceReader):
     sniff_priority = 20
     default_path = "~/.pi/agent/sessions"
     default_pattern = "*.jsonl"
-    version = 2
+    version = 3
 
     def sniff(self, path: str, head: bytes) -> bool:
         record = first_record(head)
@@ -92,6 +92,8 @@ def read_session(
 
     mapper = EntryMapper(trace, ctx)
     mapper.map_entries(path_entries, linear=not is_tree)
+    if add_usage(trace, entries, mapper.message_of):
+        ctx.warn("token counts that are not whole numbers in 0..2^48 were left out of the usage columns")
     model_id = header.get("modelId")
     if not trace.models and isinstance(model_id, str) and model_id:  # v1: the header's model
         provider = header.get("provider")
