@@ -28,6 +28,7 @@ from tracesql.compile.templating import ProjectTemplates
 from tracesql.errors import CompileError, ProjectError
 from tracesql.project.graph import Graph, suggestion
 from tracesql.project.nodes import DataTest, Model, NodeConfig, SourceTable, merge_configs, quote
+from tracesql.project.prices import usage_jinja_globals
 from tracesql.project.project import Project
 from tracesql.project.properties import LoadedProperties, ModelProps, read_properties, test_specs
 from tracesql.project.settings import Profile, load_profile
@@ -290,6 +291,7 @@ def _project_globals(profile: Profile) -> dict[str, Any]:
         "project_path": project_path,
         "llm_model_settings": llm_model_settings,
         "fingerprint": fingerprint,
+        **usage_jinja_globals(profile.usage),
     }
 
 

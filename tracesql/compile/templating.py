@@ -23,6 +23,8 @@ from tracesql.project.settings import env_var_function
 from tracesql.sqltext import string_literal
 
 _MISSING = object()
+# tracesql's own macros, in every project (usage analytics: docs/usage.md)
+BUILTIN_MACROS = (Path(__file__).with_name("macros") / "usage.sql",)
 
 
 class _SourceLoader(jinja2.BaseLoader):
@@ -41,8 +43,14 @@ class _SourceLoader(jinja2.BaseLoader):
 
 class ProjectTemplates:
     def __init__(
-        self, project_dir: Path, macro_files: list[Path], extra_globals: dict[str, Any] | None = None
+        self,
+        project_dir: Path,
+        macro_files: list[Path],
+        extra_globals: dict[str, Any] | None = None,
+        builtin_files: tuple[Path, ...] = BUILTIN_MACROS,
     ) -> None:
+        """`builtin_files` are tracesql's own macros, loaded first: a project macro of the
+        same name replaces one."""
         self.project_dir = project_dir
         self.loader = _SourceLoader()
         self.env = jinja2.Environment(
@@ -56,6 +64,10 @@ class ProjectTemplates:
         self.globals.update(quote=quote, literal=literal)
         self.globals.update(extra_globals or {})
         self.macros: dict[str, tuple[Macro, Path]] = {}
+        self.builtin: set[str] = set()  # macros that a project macro may replace
+        for path in builtin_files:
+            self._load_macros(path)
+        self.builtin = set(self.macros)
         for path in macro_files:
             self._load_macros(path)
 
@@ -68,7 +80,9 @@ class ProjectTemplates:
         for macro_name, value in vars(module).items():
             if not isinstance(value, Macro):
                 continue
-            if macro_name in self.macros:
+            if macro_name in self.builtin:
+                self.builtin.discard(macro_name)
+            elif macro_name in self.macros:
                 other = self.macros[macro_name][1]
                 raise CompileError(
                     f"macro '{macro_name}' is defined twice: here and in {self.shown(other)}",

@@ -13,8 +13,10 @@ path (with the line, for YAML).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 import jinja2
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from tracesql.errors import ConfigError, TracesqlError
 from tracesql.llm.config import (
@@ -67,6 +69,58 @@ class SecretsSettings(Strict):
     anonymize: bool = False  # exports: e-mails, home-folder user names, IPs become keyed tags
 
 
+class LongContextPrice(Strict):
+    """Prices for a whole request whose prompt is over `above` tokens (unset: the base price)."""
+
+    above: int = Field(200_000, gt=0)
+    input: float | None = Field(None, ge=0)
+    output: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+
+
+class Price(Strict):
+    """One model's prices, USD per million tokens (a price left out is unknown)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+    long_context: LongContextPrice | None = None
+    valid_from: dt.date | None = None  # from this day on (the latest such price applies)
+
+
+class PriceTable(Strict):
+    """The bundled price table, tracesql/project/prices.yml."""
+
+    as_of: dt.date
+    source: str
+    prices: dict[str, Price | list[Price]]
+
+
+class UsageSettings(Strict):
+    """`usage:` in profiles.yml."""
+
+    timezone: str | None = None  # day boundaries of the usage models; default: this machine's
+    prices: dict[str, Price | list[Price]] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_timezone(value)
+        return value
+
+
+def check_timezone(name: str) -> str:
+    """`name` if it is an IANA time zone (Europe/Paris, UTC), else a ValueError."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Paris or UTC)") from None
+    return name
+
+
 class TargetConfig(Strict):
     type: Literal["duckdb", "spark"] = "duckdb"
     database: str = DEFAULT_DATABASE
@@ -92,6 +146,7 @@ class ProfilesFile(Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     llm: LLMSettings | None = None
     secrets: SecretsSettings | None = None
+    usage: UsageSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +178,7 @@ class Profile:
     declared_vars: set[str] = field(default_factory=set)  # named in profiles.yml (any target)
     target_type: str = "duckdb"  # "spark": the models run on Apache Spark (`spark` below)
     spark: SparkTarget | None = None
+    usage: UsageSettings = field(default_factory=lambda: UsageSettings())
 
     @property
     def target_dir(self) -> Path:
@@ -192,6 +248,7 @@ def load_profile(
         declared_vars={*profiles.vars, *(key for t in profiles.targets.values() for key in t.vars)},
         target_type=chosen.type,
         spark=resolve_spark(name, chosen, project_dir, settings.target_path, profiles_path),
+        usage=profiles.usage or UsageSettings(),
     )
 
 
@@ -233,7 +290,7 @@ def read_profiles(path: Path) -> ProfilesFile:
         path,
         text,
         ConfigError,
-        "must be a mapping of keys (target, targets, vars, providers, models, llm, secrets)",
+        "must be a mapping of keys (target, targets, vars, providers, models, llm, secrets, usage)",
     )
     return validate(ProfilesFile, data, path, yaml_text=text)
 

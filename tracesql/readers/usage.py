@@ -16,8 +16,8 @@ for entries whose format gives them no identity of their own (never equal across
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 MAX_TOKENS = 1 << 48  # a count at or above this is not a token count

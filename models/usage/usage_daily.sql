@@ -1,0 +1,3 @@
+{{ config(materialized='view', tags=['usage']) }}
+-- Tokens and cost per day, agent format, project and model (ccusage's `daily`).
+{{ usage_daily(ref('usage_entries')) }}
