@@ -650,6 +650,95 @@ def report(
     console.line(f"Report: {path}")
 
 
+class DateParam(click.ParamType):
+    """A day: YYYYMMDD (as ccusage takes it) or YYYY-MM-DD."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import datetime as dt
+
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        for pattern in ("%Y%m%d", "%Y-%m-%d"):
+            try:
+                return dt.datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+        self.fail(f"{value!r} is not a date (YYYYMMDD or YYYY-MM-DD)", param, ctx)
+
+
+@main.command()
+@click.argument("report", type=click.Choice(["daily", "monthly", "session", "blocks"]), default="daily")
+@click.option(
+    "--since", type=DateParam(), help="Only responses on or after this day (YYYYMMDD or YYYY-MM-DD)."
+)
+@click.option("--until", type=DateParam(), help="Only responses on or before this day.")
+@click.option("--json", "json_output", is_flag=True, help="Print the report as JSON.")
+@click.option("--breakdown", is_flag=True, help="A line per project, agent and model under each row.")
+@click.option(
+    "--timezone",
+    "-z",
+    metavar="ZONE",
+    help="Time zone of day boundaries, e.g. Europe/Paris (default: profiles.yml's usage.timezone, else this machine's).",
+)
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Read this folder or file (any agent format, detected per file) instead of the agents' default folders.",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Read every file again (the usage cache is neither read nor written)."
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False),
+    envvar="TRACESQL_PROJECT_DIR",
+    help="Take prices and the time zone from this project's profiles.yml (default: the project here, if any).",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@handle_errors
+def usage(
+    report: str,
+    since: Any,
+    until: Any,
+    json_output: bool,
+    breakdown: bool,
+    timezone: str | None,
+    paths: tuple[str, ...],
+    no_cache: bool,
+    project_dir: str | None,
+    debug: bool,
+) -> None:
+    """Token use and cost of every coding agent's sessions on this machine, like ccusage:
+    per day, month, session or 5-hour block, by model, project and agent.
+
+    Reads the default folders of every installed agent (Claude Code, Codex, Pi, Hermes; no
+    project needed), counts each API response once, prices it with the bundled price
+    table (profiles.yml's usage: prices: when run in a project) and says which models have
+    no price. The SQL is that of the example project's models/usage/."""
+    from tracesql.commands.usage import UsageRequest, usage_report
+    from tracesql.project.locate import find_project_dir
+    from tracesql.project.settings import load_profile
+    from tracesql.readers.storage import usage_cache_folder
+
+    folder = project_dir or find_project_dir()
+    settings = load_profile(folder).usage if folder else None
+    request = UsageRequest(
+        report=report,
+        since=since,
+        until=until,
+        paths=paths,
+        timezone=timezone,
+        settings=settings,
+        cache_dir=None if no_cache else usage_cache_folder(),
+    )
+    console.usage_report(usage_report(request), json_output=json_output, breakdown=breakdown)
+
+
 @main.command()
 @project_options
 @click.option(

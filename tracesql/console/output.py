@@ -332,6 +332,27 @@ class Console:
         else:
             self.line(f"{shown} row{'s' if shown != 1 else ''}")
 
+    def usage_report(self, report: Any, *, json_output: bool = False, breakdown: bool = False) -> None:
+        """`tracesql usage`: the report as a table (or JSON), what has no price, and (on
+        stderr) what was read."""
+        from tracesql.console.usage import unpriced_lines, usage_table
+
+        if json_output:
+            data = orjson.dumps(report.to_json(), default=json_default, option=orjson.OPT_INDENT_2)
+            self._write(data.decode() + "\n")
+            return
+        title = {"daily": "daily", "monthly": "monthly", "session": "by session", "blocks": "by 5-hour block"}
+        self.line(f"Token usage and cost, {title[report.report]} (time zone {report.timezone})")
+        self._print(usage_table(report, self.terminal().width, breakdown))
+        for line in unpriced_lines(report):
+            self.line(line)
+        self.line(
+            f"{report.files:,} files ({report.parsed:,} read, {report.cached:,} from the usage cache)"
+            f"{f', {len(report.problems):,} skipped or with warnings' if report.problems else ''}; "
+            f"prices of {report.prices_as_of}",
+            err=True,
+        )
+
 
 def _llm_cell(row: dict[str, Any], key: str) -> Any:
     """A cell of the LLM summary: a cost without prices for the alias says so."""

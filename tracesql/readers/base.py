@@ -403,6 +403,12 @@ class TraceReader:
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         raise NotImplementedError
 
+    def read_usage(self, path: str, ctx: ReadContext) -> list[Trace]:
+        """The traces of a file with (at least) their identity and usage entries, for
+        usage reports: by default the full read; a format whose files are big and whose
+        usage sits on few lines reads only those."""
+        return self.read_file(path, ctx)
+
 
 def warn_off_path(ctx: ReadContext, off: int, total: int, what: str) -> None:
     """The warning every tree-shaped format gives when more than `off_path_warning` of a

@@ -14,6 +14,7 @@ from tracesql.readers.base import ReadContext, Trace, TraceReader, prepare_safel
 from tracesql.readers.files import TraceStream, describe, plain_name
 
 HEAD_BYTES = 64 * 1024
+PREPARED = "\0prepared"  # in a format's shared state: its per-read state is built already
 
 
 def read_head(path: str, size: int | None = None) -> bytes:
@@ -49,6 +50,15 @@ class AutoReader(TraceReader):
     def prepare(self, root: str, recursive: bool, ctx: ReadContext) -> None:
         self.root, self.recursive = root, recursive
 
+    def prepare_formats(self, ctx: ReadContext) -> None:
+        """Build every format's per-read state (indexes) now, into ctx.shared, so that the
+        workers a read hands it to do not build it again for each batch of files."""
+        for reader in self.formats:
+            shared = ctx.shared.setdefault(reader.name, {})
+            if not shared.get(PREPARED):
+                prepare_safely(reader, self.root, self.recursive, ctx.for_format(reader.name, shared))
+                shared[PREPARED] = True
+
     def detect(self, path: str, relpath: str, head: bytes) -> TraceReader | None:
         for reader in self.formats:
             if reader.accepts(relpath) is None and _claims(reader, path, head):
@@ -72,6 +82,12 @@ class AutoReader(TraceReader):
         return "not a trace in any known format"
 
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
+        return self._read(path, ctx, usage_only=False)
+
+    def read_usage(self, path: str, ctx: ReadContext) -> list[Trace]:
+        return self._read(path, ctx, usage_only=True)
+
+    def _read(self, path: str, ctx: ReadContext, usage_only: bool) -> list[Trace]:
         relpath = path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
         try:
             head = read_head(path, ctx.size)
@@ -85,11 +101,11 @@ class AutoReader(TraceReader):
             ctx.skip(self.why_not_a_trace(name, relname, head))
             return []
         shared = ctx.shared.setdefault(reader.name, {})
-        if reader.name not in self.prepared:
+        if reader.name not in self.prepared and not shared.get(PREPARED):
             self.prepared.add(reader.name)
             prepare_safely(reader, self.root, self.recursive, ctx.for_format(reader.name, shared))
         sub = ctx.for_format(reader.name, shared)
-        traces = reader.read_file(path, sub)
+        traces = reader.read_usage(path, sub) if usage_only else reader.read_file(path, sub)
         ctx.skipped = sub.skipped
         return traces
 

@@ -177,3 +177,105 @@ def iter_lines(
         junk.long_line(lineno[0], over, over_head)
     elif pending:
         yield lineno[0], bytes(pending), True
+
+
+class MarkedLines:
+    """The lines of a stream that hold any of `markers` (every line while `markers` is
+    None), as `iter_lines` gives them: (line number, line, is the unterminated last line).
+
+    For reads that need a few records of a big file (token usage): lines without a marker
+    are neither copied nor parsed, only counted. The reader may set `markers` while
+    iterating (read every line until it has what it needs from the file's start, then
+    only marked ones). Lines over `max_line` and junk are tallied in `junk` as iter_lines
+    does."""
+
+    def __init__(
+        self, stream: TraceStream, max_line: int, junk: Junk, markers: tuple[bytes, ...] | None
+    ) -> None:
+        self.stream = stream
+        self.max_line = max_line
+        self.junk = junk
+        self.markers = markers
+        self.lineno = [1]
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, bool]]:
+        lineno, junk, max_line = self.lineno, self.junk, self.max_line
+        carry = bytearray()  # the start of a line that runs on into the next piece
+        over = 0  # > 0: the line being carried is over the limit; its size so far
+        over_head = b""
+        for piece, cut in segments(self.stream, junk, lineno):
+            start, size = 0, len(piece)
+            if carry or over:
+                newline = piece.find(b"\n")
+                end = size if newline < 0 else newline
+                if over:
+                    over += end
+                elif len(carry) + end > max_line:
+                    over, over_head = len(carry) + end, bytes((carry or piece)[:HEAD])
+                    carry.clear()
+                else:
+                    carry += piece[:end]
+                if newline < 0 and not cut:
+                    continue
+                if over:
+                    junk.long_line(lineno[0], over, over_head)
+                    over = 0
+                elif carry:
+                    line = bytes(carry)
+                    carry.clear()
+                    if self._wanted(line, 0, len(line)):
+                        yield lineno[0], line, False
+                if newline < 0:
+                    continue
+                lineno[0] += 1
+                start = newline + 1
+            last = piece.rfind(b"\n", start)
+            if last >= start:
+                yield from self._complete(piece, start, last)
+                start = last + 1
+            if start < size:
+                if size - start > max_line:
+                    over, over_head = size - start, piece[start : start + HEAD]
+                else:
+                    carry += piece[start:]
+            if cut and (carry or over):  # the text before a NUL run is a line of its own
+                if over:
+                    junk.long_line(lineno[0], over, over_head)
+                    over = 0
+                else:
+                    line = bytes(carry)
+                    carry.clear()
+                    if self._wanted(line, 0, len(line)):
+                        yield lineno[0], line, False
+        if over:
+            junk.long_line(lineno[0], over, over_head)
+        elif carry:
+            line = bytes(carry)
+            if self._wanted(line, 0, len(line)):
+                yield lineno[0], line, True
+
+    def _wanted(self, text: bytes, start: int, end: int) -> bool:
+        markers = self.markers
+        return markers is None or any(text.find(m, start, end) >= 0 for m in markers)
+
+    def _complete(self, piece: bytes, start: int, last: int) -> Iterator[tuple[int, bytes, bool]]:
+        """The wanted lines among the complete lines of piece[start:last + 1]."""
+        lineno, pos = self.lineno, start
+        while pos <= last:
+            markers = self.markers
+            if markers is None:
+                line_start = pos
+            else:
+                hits = [found for m in markers if (found := piece.find(m, pos, last)) >= 0]
+                if not hits:
+                    lineno[0] += piece.count(b"\n", pos, last + 1)
+                    return
+                line_start = piece.rfind(b"\n", pos, min(hits)) + 1 or pos
+                lineno[0] += piece.count(b"\n", pos, line_start)
+            line_end = piece.find(b"\n", line_start, last + 1)
+            if line_end - line_start > self.max_line:
+                self.junk.long_line(lineno[0], line_end - line_start, piece[line_start : line_start + HEAD])
+            elif line_end > line_start:
+                yield lineno[0], piece[line_start:line_end], False
+            lineno[0] += 1
+            pos = line_end + 1

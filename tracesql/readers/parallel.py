@@ -19,11 +19,20 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tracesql.readers.discover import FoundFile
-    from tracesql.readers.scan import BatchJob, Part
+
+R = TypeVar("R", covariant=True)
+
+
+class Job(Protocol[R]):
+    """What a worker runs: a picklable object that parses batch `index` of files (a scan's
+    BatchJob writing a Parquet part, a usage read's UsageJob)."""
+
+    def parse(self, index: int, batch: list[FoundFile]) -> R: ...
+
 
 MIN_PARALLEL_BYTES = 8 << 20  # below this, forking workers costs more than it saves
 PARENT_CHECK_SECONDS = 0.5
@@ -40,7 +49,7 @@ def worth_it(files: list[FoundFile]) -> bool:
     return workers() > 1 and len(files) > 1 and sum(f.size for f in files) >= MIN_PARALLEL_BYTES
 
 
-def _parse(job: BatchJob, index: int, batch: list[FoundFile]) -> Part:
+def _parse(job: Job[R], index: int, batch: list[FoundFile]) -> R:
     return job.parse(index, batch)
 
 
@@ -57,8 +66,8 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="tracesql-parent-watch", daemon=True).start()
 
 
-def map_batches(job: BatchJob, batches: list[list[FoundFile]]) -> Iterator[Part]:
-    """Parse batches in worker processes (each writes its own Parquet part), in order."""
+def map_batches(job: Job[R], batches: list[list[FoundFile]]) -> Iterator[R]:
+    """Parse batches in worker processes, in order (a failed worker's batch is parsed here)."""
     pool = ProcessPoolExecutor(
         max_workers=min(workers(), len(batches)),
         mp_context=multiprocessing.get_context("fork"),

@@ -100,13 +100,14 @@ def plan(opts: ScanOptions) -> tuple[TraceReader, str, list[FoundFile], list[Dia
     return reader, root_dir, select_files(kept, opts), diagnostics
 
 
-def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext) -> list:
-    """Read one file; every file ends with rows or a `skip` diagnostic, never silently."""
+def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext, usage_only: bool = False) -> list:
+    """Read one file (`usage_only`: `reader.read_usage`); every file ends with rows or a
+    `skip` diagnostic, never silently (a file without usage gives no usage rows quietly)."""
     if f.size == 0:
         ctx.skip("empty file (0 bytes)")
         return []
     try:
-        traces = reader.read_file(f.path, ctx)
+        traces = (reader.read_usage if usage_only else reader.read_file)(f.path, ctx)
     except RecursionError:
         ctx.skip("JSON nested too deeply to process")
         return []
@@ -116,7 +117,7 @@ def read_one(reader: TraceReader, f: FoundFile, ctx: ReadContext) -> list:
     except Exception as exc:  # a reader bug must cost one file, never the whole read
         ctx.skip(f"reader error: {type(exc).__name__}: {exc}")
         return []
-    if not traces and not ctx.skipped:
+    if not traces and not ctx.skipped and not usage_only:
         ctx.skip("no traces in this file")
     return traces
 

@@ -5,6 +5,7 @@
 - Without one (`tracesql.connect()`): the spill folders go under the user's cache folder
   (`$XDG_CACHE_HOME/tracesql/readers`, by default `~/.cache/tracesql/readers`); there is
   no parse cache.
+- `tracesql usage` keeps its usage cache in `$XDG_CACHE_HOME/tracesql/usage/` (usage_scan.py).
 
 A spill folder is removed when its connection closes; one left by a process that died
 (killed, crashed) is removed when the next connection opens in the same place.
@@ -23,6 +24,11 @@ def readers_folder(target_dir: str | None) -> str:
         return os.path.join(target_dir, "readers")
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(cache, "tracesql", "readers")
+
+
+def usage_cache_folder() -> str:
+    """Where `tracesql usage` keeps what it read: the user's cache folder (no project)."""
+    return os.path.join(os.path.dirname(readers_folder(None)), "usage")
 
 
 def private_folder(path: str) -> str:

@@ -158,7 +158,9 @@ select
 from priced
 {%- endmacro %}
 
-{#- The sums every report has; cost_usd is NULL when any response of the group has none. -#}
+{#- The sums every report has; cost_usd is NULL when any response of the group has none, and
+    rounded to 1e-10 USD: a sum of doubles depends on the order it is taken in, which
+    varies between runs and engines. -#}
 {% macro usage_sums() -%}
 count(*) as responses,
     cast(sum(input_tokens) as bigint) as input_tokens,
@@ -167,7 +169,7 @@ count(*) as responses,
     cast(sum(cache_write_tokens) as bigint) as cache_write_tokens,
     cast(sum(reasoning_tokens) as bigint) as reasoning_tokens,
     cast(sum(total_tokens) as bigint) as total_tokens,
-    case when count(*) = count(cost_usd) then sum(cost_usd) end as cost_usd
+    case when count(*) = count(cost_usd) then round(sum(cost_usd), 10) end as cost_usd
 {%- endmacro %}
 
 {% macro usage_daily(entries) -%}

@@ -38,6 +38,7 @@ TRANSCRIPT_TYPES = frozenset(
 )
 CLAUDE_ONLY_TYPES = TRANSCRIPT_TYPES - {"user", "assistant", "system"}
 INDEX_FILE = "\0index_file"  # in a loaded index entry: the file it came from
+INDEX_KEY = "claude_code_session_index"  # ctx.shared: sessionId -> index entry, for the read
 
 
 class TraceScan:
@@ -172,6 +173,38 @@ def agent_sidecar(path: str, ctx: ReadContext) -> dict:
         if isinstance(value.get(key), str) and value[key]:
             meta[name] = value[key]
     return meta
+
+
+def index_entry(index: dict, session_id: str, path: str, ctx: ReadContext) -> dict:
+    """A session's entry of the session index (or {}); the file's rows depend on the index
+    that has it, or on the one beside the file."""
+    entry = index.get(session_id) or {}
+    ctx.depend(entry.get(INDEX_FILE) or os.path.join(os.path.dirname(path), "sessions-index.json"))
+    return entry
+
+
+class SessionName:
+    """What a transcript's path says: its stem, and for a sub-agent under
+    `<session>/subagents/[workflows/<run>/]` the parent session and workflow run."""
+
+    def __init__(self, path: str) -> None:
+        parts = plain_name(path).split(os.sep)
+        self.stem = parts[-1][:-6] if parts[-1].endswith(".jsonl") else os.path.splitext(parts[-1])[0]
+        self.parent_session: str | None = None
+        self.workflow_run: str | None = None
+        if "subagents" in parts[:-1]:
+            k = len(parts) - 2 - parts[-2::-1].index("subagents")
+            self.parent_session = parts[k - 1] if k > 0 else None
+            if parts[k + 1 : k + 2] == ["workflows"] and len(parts) > k + 3:
+                self.workflow_run = parts[k + 2]
+
+    def root(self, session_id: str | None, sidechain: bool) -> str:
+        """The trace's root session: its sessionId (else the file's stem); a sub-agent's
+        is the session its folder is under."""
+        root = session_id or self.stem
+        if sidechain and self.parent_session and root != self.parent_session:
+            return self.parent_session
+        return root
 
 
 def load_session_index(root: str, recursive: bool, ctx: ReadContext) -> dict[str, dict]:

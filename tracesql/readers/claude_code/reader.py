@@ -10,14 +10,14 @@ claude_code_messages. See docs/readers/claude_code.md.
 
 from __future__ import annotations
 
-import os
-
 from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.claude_code.messages import MessageBuilder
 from tracesql.readers.claude_code.meta import (
-    INDEX_FILE,
+    INDEX_KEY,
+    SessionName,
     TraceScan,
     agent_sidecar,
+    index_entry,
     is_stream_json_init,
     load_session_index,
     not_a_transcript,
@@ -32,10 +32,8 @@ from tracesql.readers.claude_code.tree import (
     with_turn_pieces,
 )
 from tracesql.readers.claude_code.usage import ResponseKeys
-from tracesql.readers.files import plain_name
+from tracesql.readers.claude_code.usage_only import read_usage
 from tracesql.readers.jsonl import first_record, jsonl_records
-
-INDEX_KEY = "claude_code_session_index"
 
 
 class ClaudeCodeReader(TraceReader):
@@ -76,6 +74,10 @@ class ClaudeCodeReader(TraceReader):
     def prepare(self, root: str, recursive: bool, ctx: ReadContext) -> None:
         ctx.shared[INDEX_KEY] = load_session_index(root, recursive, ctx)
 
+    def read_usage(self, path: str, ctx: ReadContext) -> list[Trace]:
+        """Only the usage of a session file: parses the lines that can hold it (usage_only)."""
+        return read_usage(path, ctx)
+
     def read_file(self, path: str, ctx: ReadContext) -> list[Trace]:
         records: list[dict] = []
         lines: list[int] = []
@@ -106,15 +108,8 @@ class SessionFile:
         self.keys: list[str | None] = [naming.key(rec) for rec in records]
         self.tree: Tree = build_tree(records)
         self.index: dict = ctx.shared.get(INDEX_KEY) or {}
-        parts = plain_name(path).split(os.sep)
-        self.stem = parts[-1][:-6] if parts[-1].endswith(".jsonl") else os.path.splitext(parts[-1])[0]
-        self.parent_session = None
-        self.workflow_run = None
-        if "subagents" in parts[:-1]:
-            k = len(parts) - 2 - parts[-2::-1].index("subagents")
-            self.parent_session = parts[k - 1] if k > 0 else None
-            if parts[k + 1 : k + 2] == ["workflows"] and len(parts) > k + 3:
-                self.workflow_run = parts[k + 2]
+        self.name = SessionName(path)
+        self.stem = self.name.stem
 
     def traces(self) -> list[Trace]:
         nodes = self.tree.nodes
@@ -152,9 +147,7 @@ class SessionFile:
                 line=self.lines[pos],
             )
         session_id = scan.session_id
-        root = session_id or self.stem
-        if sidechain and self.parent_session and root != self.parent_session:
-            root = self.parent_session
+        root = self.name.root(session_id, sidechain)
         if session_id and session_id != root:
             meta["session_id"] = session_id
         agent_id = None
@@ -162,17 +155,13 @@ class SessionFile:
             agent_id = scan.agent_id or inline_root
             if agent_id is None and self.stem.startswith("agent-"):
                 agent_id = self.stem[6:]
-            if self.workflow_run:
-                meta["workflow_run_id"] = self.workflow_run
+            if self.name.workflow_run:
+                meta["workflow_run_id"] = self.name.workflow_run
             if inline_root is not None:
                 meta["inline_sidechain"] = True
             else:
                 meta.update(agent_sidecar(self.path, self.ctx))
-        entry = self.index.get(root) or {}
-        # the rows depend on the index that has this session, or on the one beside the file
-        self.ctx.depend(
-            entry.get(INDEX_FILE) or os.path.join(os.path.dirname(self.path), "sessions-index.json")
-        )
+        entry = index_entry(self.index, root, self.path, self.ctx)
         if entry.get("summary"):
             meta["summary"] = entry["summary"]
         if entry.get("firstPrompt"):
