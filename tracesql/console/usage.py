@@ -30,7 +30,7 @@ def usage_table(report: UsageReport, width: int, breakdown: bool = False) -> Tab
     keys = _key_columns(report.report, compact)
     table = Table(box=box.SQUARE, header_style="bold", show_footer=False)
     for title in keys:
-        table.add_column(title, no_wrap=title not in ("Models", "Project"), overflow="fold")
+        table.add_column(title, no_wrap=title in ("Date", "Month"), overflow="fold")
     if not compact:
         table.add_column("Agents", overflow="fold")
     table.add_column("Models", overflow="fold")

@@ -186,8 +186,9 @@ class MarkedLines:
     For reads that need a few records of a big file (token usage): lines without a marker
     are neither copied nor parsed, only counted. The reader may set `markers` while
     iterating (read every line until it has what it needs from the file's start, then
-    only marked ones). Lines over `max_line` and junk are tallied in `junk` as iter_lines
-    does."""
+    only marked ones). Lines over `max_line` are skipped as iter_lines skips them, and
+    tallied in `junk` when they hold a marker or run across chunks (an unmarked line in
+    one chunk is never looked at); NUL runs as iter_lines."""
 
     def __init__(
         self, stream: TraceStream, max_line: int, junk: Junk, markers: tuple[bytes, ...] | None

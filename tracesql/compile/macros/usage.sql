@@ -17,11 +17,17 @@
     the time zone from `usage_timezone()` (profiles.yml's `usage.timezone`, else the
     machine's). -#}
 
-{#- A model name as prices are matched: lower case, without provider prefix (`openai/`),
-    Bedrock prefix and version (`anthropic.`, `-v1:0`) or date suffix (`-20250929`), dots
-    as dashes (claude-opus-4.5 is claude-opus-4-5). -#}
+{#- A model name as prices know it: lower case, without provider prefix (`openai/`) or
+    Bedrock prefix and version (`anthropic.`, `-v1:0`), dots as dashes (claude-opus-4.5 is
+    claude-opus-4-5). -#}
+{% macro usage_model_name(model) -%}
+replace(regexp_replace(regexp_replace(regexp_replace(lower({{ model }}), '^.*/', ''), '^([a-z]+[.])?anthropic[.]', ''), '-v[0-9]+(:[0-9]+)?$', ''), '.', '-')
+{%- endmacro %}
+
+{#- ...and without its date (`-20250929`, `-2025-04-16`, `@20250929`): the key prices are
+    matched on (a price for the dated name itself wins over the undated one). -#}
 {% macro usage_model_key(model) -%}
-replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(lower({{ model }}), '^.*/', ''), '^([a-z]+[.])?anthropic[.]', ''), '-v[0-9]+(:[0-9]+)?$', ''), '[-@]20[0-9]{6}$', ''), '.', '-')
+regexp_replace({{ usage_model_name(model) }}, '[-@]20[0-9][0-9]-?[0-9][0-9]-?[0-9][0-9]$', '')
 {%- endmacro %}
 
 {#- The price table as a relation named `alias`: one row per model and date, USD per million
@@ -82,7 +88,8 @@ copies as (
     from unnested
 ),
 prices as (
-    select p.*, {{ usage_model_key('p.model') }} as model_key from {{ usage_price_table('p') }}
+    select p.*, {{ usage_model_key('p.model') }} as model_key, {{ usage_model_name('p.model') }} as model_name
+    from {{ usage_price_table('p') }}
 ),
 matched as (
     select
@@ -103,7 +110,9 @@ matched as (
             false
         ) as long_context,
         row_number() over (
-            partition by c.usage_id order by p.priority desc, p.valid_from desc nulls last
+            partition by c.usage_id
+            order by p.priority desc, case when p.model_name = {{ usage_model_name('c.model') }} then 1 else 0 end desc,
+                p.valid_from desc nulls last
         ) as price_rank
     from copies as c
     left join prices as p
