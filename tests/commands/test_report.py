@@ -165,3 +165,27 @@ def test_declared_columns_must_exist(tmp_path):
         "meta.dataset of model 'd' names 'nope', which is not one of its columns (trace_key, keep_me)"
         in result.stderr
     )
+
+
+def test_the_agents_usage_is_beside_the_llm_spend(reported):
+    """The project has models/usage/ built: the page shows what the traces' own sessions
+    used and cost (usage_daily), cost per day as a chart, per model as a table."""
+    root, page, _printed = reported
+    charts = Charts()
+    charts.feed(page.read_text())
+    by_day = rows(
+        root, "SELECT day, coalesce(sum(cost_usd), 0) FROM usage_daily GROUP BY 1 ORDER BY 1 NULLS LAST"
+    )
+    assert charts.charts["usage_cost_by_day"] == [
+        ("NULL" if day is None else str(day), pytest.approx(round(cost, 6))) for day, cost in by_day
+    ]
+    data = json.loads(charts.data_json)["usage"]
+    per_model = rows(
+        root,
+        "SELECT model, sum(total_tokens), CASE WHEN count(*) = count(cost_usd) THEN sum(cost_usd) END "
+        "FROM usage_daily GROUP BY source_kind, model ORDER BY 2 DESC, 1",
+    )
+    assert [(m["model"], m["total_tokens"]) for m in data["by_model"]] == [(m, t) for m, t, _ in per_model]
+    unpriced = sum(t for _, t, cost in per_model if cost is None)
+    assert unpriced > 0 and data["unpriced_tokens"] == unpriced  # the examples use models without a price
+    assert "Agent usage" in page.read_text() and "usage: prices:" in page.read_text()

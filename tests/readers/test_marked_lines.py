@@ -50,7 +50,9 @@ def sample(seed: int) -> bytes:
 
 def marked(data: bytes, sizes: list[int], markers: tuple[bytes, ...] | None) -> tuple[list, Junk]:
     junk = Junk()
-    return [(n, bytes(line), last) for n, line, last in MarkedLines(Chunks(data, sizes), 256, junk, markers)], junk
+    return [
+        (n, bytes(line), last) for n, line, last in MarkedLines(Chunks(data, sizes), 256, junk, markers)
+    ], junk
 
 
 def expected(data: bytes, sizes: list[int], markers: tuple[bytes, ...] | None) -> tuple[list, Junk]:

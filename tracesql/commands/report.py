@@ -28,6 +28,16 @@ SAMPLES = 3  # sample records of each kind (kept, dropped)
 
 
 @dataclass
+class AgentUsage:
+    """What the traces' agents used and cost (the project's usage_daily model, docs/usage.md),
+    shown beside what the distillation's own LLM calls cost."""
+
+    by_day: list[tuple[Any, int, float]]  # (day, total tokens, cost of the priced responses)
+    by_model: list[dict[str, Any]]  # per agent format and model: responses, tokens, cost (NULL: unpriced)
+    unpriced_tokens: int
+
+
+@dataclass
 class ReportData:
     model: str
     rows: int
@@ -41,6 +51,7 @@ class ReportData:
     slowest: list[dict[str, Any]] = field(default_factory=list)
     costliest: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    usage: AgentUsage | None = None  # the agents' own spend, when the project has usage_daily built
 
     @property
     def keep_rate(self) -> float | None:
@@ -117,7 +128,30 @@ def report_data(project: Project, model: str) -> ReportData:
         data.llm = _llm_by_alias(con, costs)
         _traces(con, data, relation, columns, costs, names)
         data.samples = _samples(con, relation, columns, names)
+        data.usage = _agent_usage(project, con)
     return data
+
+
+def _agent_usage(project: Project, con: Connection) -> AgentUsage | None:
+    node = project.models.get("usage_daily")
+    if node is None or not relation_type(con.duckdb, node.relation):
+        return None
+    daily = str(node.relation)
+    by_day = _rows(
+        con,
+        f"SELECT day, sum(total_tokens)::BIGINT, coalesce(sum(cost_usd), 0) FROM {daily}"
+        " GROUP BY day ORDER BY day NULLS LAST",
+    )
+    by_model = _dicts(
+        con,
+        "SELECT source_kind, model, sum(responses)::BIGINT AS responses, sum(input_tokens)::BIGINT AS input_tokens,"
+        " sum(output_tokens)::BIGINT AS output_tokens, sum(cache_read_tokens)::BIGINT AS cache_read_tokens,"
+        " sum(cache_write_tokens)::BIGINT AS cache_write_tokens, sum(total_tokens)::BIGINT AS total_tokens,"
+        " CASE WHEN count(*) = count(cost_usd) THEN sum(cost_usd) END AS cost_usd"
+        f" FROM {daily} GROUP BY ALL ORDER BY total_tokens DESC, model",
+    )
+    unpriced = sum(m["total_tokens"] or 0 for m in by_model if m["cost_usd"] is None)
+    return AgentUsage([(d, int(t or 0), float(c)) for d, t, c in by_day], by_model, unpriced)
 
 
 def _with_range(

@@ -72,6 +72,11 @@ def render(data: ReportData, project: str) -> str:
             for name, dist in data.scores.items()
         ],
         _section("LLM use and cost per model alias", _llm(data), wide=True),
+        *(
+            [_section("Agent usage: what the traces' sessions used and cost", _usage(data), wide=True)]
+            if data.usage
+            else []
+        ),
         _section("Slowest traces", _top(data.slowest)),
         _section("Most expensive traces", _top(data.costliest)),
         _section("Sample records", _samples(data), wide=True),
@@ -103,6 +108,7 @@ def _as_json(data: ReportData) -> dict[str, Any]:
         "slowest": data.slowest,
         "costliest": data.costliest,
         "samples": data.samples,
+        "usage": data.usage,
     }
 
 
@@ -212,6 +218,28 @@ def _llm(data: ReportData) -> str:
         [(a["model_alias"], (a["input_tokens"] or 0) + (a["output_tokens"] or 0)) for a in data.llm],
     )
     return _table(columns, rows, numeric) + "<h2>Tokens per alias</h2>" + chart
+
+
+def _usage(data: ReportData) -> str:
+    """The agents' own spend (usage_daily): totals, cost per day, and per model."""
+    usage = data.usage
+    assert usage is not None
+    cost = sum(c for _, _, c in usage.by_day)
+    tokens = sum(t for _, t, _ in usage.by_day)
+    tiles = [(f"{tokens:,}", "agent tokens"), (f"${cost:,.2f}", "agent cost (priced models)")]
+    if usage.unpriced_tokens:
+        tiles.append((f"{usage.unpriced_tokens:,}", "tokens of models without a price"))
+    head = "".join(f'<div class="tile"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in tiles)
+    chart = _chart("usage_cost_by_day", [(_label(day), round(c, 6)) for day, _, c in usage.by_day])
+    columns = list(usage.by_model[0]) if usage.by_model else []
+    rows = [[_money(m[c]) if c == "cost_usd" else m[c] for c in columns] for m in usage.by_model]
+    table = _table(columns, rows, set(columns) - {"source_kind", "model"})
+    note = (
+        '<p class="empty">a cost of - is a model without a price: add it under usage: prices: in profiles.yml</p>'
+        if usage.unpriced_tokens
+        else ""
+    )
+    return f'<div class="tiles">{head}</div><h2>Cost per day (USD)</h2>{chart}<h2>Per model</h2>{table}{note}'
 
 
 def _money(value: Any) -> str:

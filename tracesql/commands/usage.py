@@ -199,7 +199,9 @@ def _groups(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> list[Usage
             sums={s: sum(r[s] or 0 for r in members) for s in SUMS},
             cost_usd=sum(r["cost_usd"] for r in members if r["cost_usd"] is not None),
             unpriced_tokens=sum(r["total_tokens"] or 0 for r in members if r["cost_usd"] is None),
-            breakdown=[{k: v for k, v in r.items() if k not in group_by or k == "source_kind"} for r in members],
+            breakdown=[
+                {k: v for k, v in r.items() if k not in group_by or k == "source_kind"} for r in members
+            ],
         )
         if "first_at" in members[0]:
             group.first_at = min((r["first_at"] for r in members if r["first_at"]), default=None)
