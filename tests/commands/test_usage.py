@@ -301,7 +301,7 @@ def test_cli_reads_the_agents_default_folders(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["daily", "monthly", "session", "blocks"])
-def test_cli_tables_fit_narrow_terminals(tmp_path, kind, monkeypatch, terminal):
+def test_cli_tables_fit_narrow_terminals(tmp_path, kind, monkeypatch, terminal):  # noqa: F811
     session_file(tmp_path, "s1", [response("s1", 0, day(2025, 4, 1), model="mystery-model")])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for width, compact in ((160, False), (70, True)):
