@@ -44,22 +44,18 @@ def build_corpus(path: Path, copies: int) -> None:
     subprocess.run([sys.executable, str(tool), str(SHARED / "corpus"), str(path), str(copies)], check=True)
 
 
+# the four token totals in each tool's JSON
+KEYS = {
+    "ccusage": ("inputTokens", "outputTokens", "cacheReadTokens", "cacheCreationTokens"),
+    "tracesql": ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"),
+}
+
+
 def totals(measured: Measured, tool: str) -> dict[str, int]:
-    data = json.loads(measured.stdout)
-    if tool == "ccusage":
-        t = data["totals"]
-        return {
-            "input": t["inputTokens"],
-            "output": t["outputTokens"],
-            "cache_read": t["cacheReadTokens"],
-            "cache_write": t["cacheCreationTokens"],
-        }
-    t = data["totals"]
+    found = json.loads(measured.stdout)["totals"]
     return {
-        "input": t["input_tokens"],
-        "output": t["output_tokens"],
-        "cache_read": t["cache_read_tokens"],
-        "cache_write": t["cache_write_tokens"],
+        name: found[key]
+        for name, key in zip(("input", "output", "cache_read", "cache_write"), KEYS[tool], strict=True)
     }
 
 

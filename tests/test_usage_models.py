@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from tests.readers.parity import CORPUS, needs_corpus
-from tests.test_example_project import cli, project  # noqa: F401  (project is a fixture)
+from tests.test_example_project import cli, project, rows  # noqa: F401  (project is a fixture)
 from tracesql.commands.usage import UsageRequest, usage_report
 from tracesql.project.settings import UsageSettings
 
@@ -29,14 +29,6 @@ def build(root: Path, *select: str, trace_vars: str | None = None) -> None:
         args += ["--vars", trace_vars]
     result = cli(root, *args)
     assert result.exit_code == 0, result.output
-
-
-def query(root: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(root / "tracesql.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def raw_claude_totals(folder: Path) -> dict[dt.date | None, tuple[int, ...]]:
@@ -85,12 +77,12 @@ def raw_claude_totals(folder: Path) -> dict[dt.date | None, tuple[int, ...]]:
 def test_usage_daily_equals_totals_from_the_raw_jsonl(project):  # noqa: F811
     folder = CORPUS / "claude_code"
     build(project, "+usage_daily", trace_vars=f"{{trace_format: claude_code, trace_path: '{folder}'}}")
-    rows = query(
+    found = rows(
         project,
         "select day, sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens) "
         "from usage_daily group by day",
     )
-    ours = {day: tuple(int(v or 0) for v in sums) for day, *sums in rows if any(sums)}
+    ours = {day: tuple(int(v or 0) for v in sums) for day, *sums in found if any(sums)}
     expected = raw_claude_totals(folder)
     assert ours == expected
     # the figures: what ccusage 17 agrees on, and the output tokens it undercounts

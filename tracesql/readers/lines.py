@@ -179,6 +179,40 @@ def iter_lines(
         yield lineno[0], bytes(pending), True
 
 
+class _Carry:
+    """The line running on from one piece into the next: its bytes, or only its size and
+    first bytes once it is over the limit (then it is tallied, never held)."""
+
+    def __init__(self, max_line: int, junk: Junk) -> None:
+        self.max_line, self.junk = max_line, junk
+        self.text = bytearray()
+        self.over = 0
+        self.head = b""
+
+    def __bool__(self) -> bool:
+        return bool(self.text) or self.over > 0
+
+    def add(self, piece: bytes, start: int, end: int) -> None:
+        if self.over:
+            self.over += end - start
+        elif len(self.text) + end - start > self.max_line:
+            self.over = len(self.text) + end - start
+            self.head = bytes((self.text or piece[start:end])[:HEAD])
+            self.text.clear()
+        else:
+            self.text += piece[start:end]
+
+    def end(self, lineno: int) -> bytes | None:
+        """The line is complete: its bytes, or None when it was over the limit (tallied)."""
+        if self.over:
+            self.junk.long_line(lineno, self.over, self.head)
+            self.over = 0
+            return None
+        line = bytes(self.text)
+        self.text.clear()
+        return line
+
+
 class MarkedLines:
     """The lines of a stream that hold any of `markers` (every line while `markers` is
     None), as `iter_lines` gives them: (line number, line, is the unterminated last line).
@@ -200,32 +234,18 @@ class MarkedLines:
         self.lineno = [1]
 
     def __iter__(self) -> Iterator[tuple[int, bytes, bool]]:
-        lineno, junk, max_line = self.lineno, self.junk, self.max_line
-        carry = bytearray()  # the start of a line that runs on into the next piece
-        over = 0  # > 0: the line being carried is over the limit; its size so far
-        over_head = b""
-        for piece, cut in segments(self.stream, junk, lineno):
+        lineno = self.lineno
+        carry = _Carry(self.max_line, self.junk)  # a line that runs on into the next piece
+        for piece, cut in segments(self.stream, self.junk, lineno):
             start, size = 0, len(piece)
-            if carry or over:
+            if carry:
                 newline = piece.find(b"\n")
-                end = size if newline < 0 else newline
-                if over:
-                    over += end
-                elif len(carry) + end > max_line:
-                    over, over_head = len(carry) + end, bytes((carry or piece)[:HEAD])
-                    carry.clear()
-                else:
-                    carry += piece[:end]
+                carry.add(piece, 0, size if newline < 0 else newline)
                 if newline < 0 and not cut:
                     continue
-                if over:
-                    junk.long_line(lineno[0], over, over_head)
-                    over = 0
-                elif carry:
-                    line = bytes(carry)
-                    carry.clear()
-                    if self._wanted(line, 0, len(line)):
-                        yield lineno[0], line, False
+                line = carry.end(lineno[0])
+                if line and self._wanted(line, 0, len(line)):
+                    yield lineno[0], line, False
                 if newline < 0:
                     continue
                 lineno[0] += 1
@@ -235,24 +255,14 @@ class MarkedLines:
                 yield from self._complete(piece, start, last)
                 start = last + 1
             if start < size:
-                if size - start > max_line:
-                    over, over_head = size - start, piece[start : start + HEAD]
-                else:
-                    carry += piece[start:]
-            if cut and (carry or over):  # the text before a NUL run is a line of its own
-                if over:
-                    junk.long_line(lineno[0], over, over_head)
-                    over = 0
-                else:
-                    line = bytes(carry)
-                    carry.clear()
-                    if self._wanted(line, 0, len(line)):
-                        yield lineno[0], line, False
-        if over:
-            junk.long_line(lineno[0], over, over_head)
-        elif carry:
-            line = bytes(carry)
-            if self._wanted(line, 0, len(line)):
+                carry.add(piece, start, size)
+            if cut and carry:  # the text before a NUL run is a line of its own
+                line = carry.end(lineno[0])
+                if line and self._wanted(line, 0, len(line)):
+                    yield lineno[0], line, False
+        if carry:
+            line = carry.end(lineno[0])
+            if line and self._wanted(line, 0, len(line)):
                 yield lineno[0], line, True
 
     def _wanted(self, text: bytes, start: int, end: int) -> bool:
