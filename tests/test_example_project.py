@@ -18,6 +18,15 @@ from tracesql.cli import main
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("profiles.yml", "models", "macros", "prompts", "examples")
 LLM_MODELS = ("trace_digests", "sft_records", "sft_judgements", "turn_summaries", "tool_interaction_labels")
+USAGE_MODELS = (  # models/usage/: views over traces (docs/usage.md)
+    "usage_entries",
+    "usage_daily",
+    "usage_monthly",
+    "usage_sessions",
+    "usage_blocks",
+    "usage_unpriced",
+    "usage_prices",
+)
 SCORES = ("groundedness", "standalone_task", "response_quality", "faithfulness", "training_utility")
 
 
@@ -72,7 +81,7 @@ def test_fresh_machine_without_a_key_builds_sql_models_and_skips_llm_models(proj
     monkeypatch.delenv("NVIDIA_API_KEY", raising=False)
     result = cli(project, "run")
     assert result.exit_code == 0, result.output
-    assert "2 ok" in result.output and "7 skip" in result.output
+    assert f"{2 + len(USAGE_MODELS)} ok" in result.output and "7 skip" in result.output
     assert "set the environment variable NVIDIA_API_KEY" in result.output
     (traces,) = rows(project, "SELECT count(*) FROM traces")[0]
     (interactions,) = rows(project, "SELECT count(*) FROM tool_interactions")[0]

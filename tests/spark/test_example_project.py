@@ -9,7 +9,7 @@ import json
 import math
 import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from tests.llm.fake_server import FakeLLMServer
-from tests.test_example_project import LLM_MODELS, PROJECT_FILES, REPO, cli, explain, generous
+from tests.test_example_project import LLM_MODELS, PROJECT_FILES, REPO, USAGE_MODELS, cli, explain, generous
 from tracesql.compile.loading import load_project
 from tracesql.execution.runner import RunRequest, run
 from tracesql.spark.engine import SparkConnection
@@ -28,6 +28,7 @@ MODELS = (
     *LLM_MODELS,
     "sft_dataset",
     "sft_chat",
+    *USAGE_MODELS,
 )
 VARS = ("--vars", "{llm_model: local}")
 
@@ -44,6 +45,8 @@ def normal(value: Any) -> Any:
     """A value as both engines must agree on it: integers of any width alike, instants in UTC."""
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {k: normal(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -127,7 +130,7 @@ def test_the_example_project_on_spark_equals_duckdb_and_shares_the_llm_cache(spa
 
         on_spark = cli(project, "run", *VARS, "--target", "spark")
         assert on_spark.exit_code == 0, on_spark.output
-        assert "9 ok" in on_spark.output, on_spark.output
+        assert f"{9 + len(USAGE_MODELS)} ok" in on_spark.output, on_spark.output
         assert len(server.requests) == asked, explain(server.requests[asked:])  # every answer a cache hit
         assert_same_rows(project)
 

@@ -267,10 +267,10 @@ successors as (
     ) as p
     where kind = 0
 ),
-starts (source_kind, island, block_start) as (
-    select source_kind, island, min(moment) from islands group by source_kind, island
+starts as (
+    select source_kind, island, min(moment) as block_start from islands group by source_kind, island
     union all
-    select s.source_kind, s.island, n.next_start
+    select s.source_kind, s.island, n.next_start as block_start
     from starts as s
     join successors as n on n.source_kind = s.source_kind and n.island = s.island and n.moment = s.block_start
     where n.next_start is not null
