@@ -13,8 +13,9 @@ the process tree, the highest of the repeats):
   (the default folders, no project, every file read);
 - tracesql, warm: `tracesql usage daily --json` a second time (the usage cache: no file read).
 
-Checks that both count the same input, cache read and cache write tokens, and prints the
-output tokens each counts. Writes bench/results/usage.json. Needs npx (Node.js) and the npm
+Prints the tokens each counts: cache reads and writes are equal; output differs (ccusage keeps
+a streamed response's first line), and so does input by a little (ccusage counts a response
+that has no requestId once per copy of its file: the corpus's copies repeat one). Writes bench/results/usage.json. Needs npx (Node.js) and the npm
 registry (or ccusage@17 in npm's cache).
 """
 
@@ -117,8 +118,10 @@ def main() -> None:
     print(
         f"cold run: {speedup:.1f}x faster than ccusage (goal >= 3), {memory:.2f} of its memory (goal <= 0.5)"
     )
-    same = all(theirs["tokens"][k] == cold["tokens"][k] for k in ("input", "cache_read", "cache_write"))
-    print(f"input, cache read, cache write tokens equal: {same}")
+    for key in ("input", "output", "cache_read", "cache_write"):
+        a, b = theirs["tokens"][key], cold["tokens"][key]
+        print(f"{key} tokens: ccusage {a:,}, tracesql {b:,}{' (equal)' if a == b else ''}")
+    same = all(theirs["tokens"][k] == cold["tokens"][k] for k in ("cache_read", "cache_write"))
     out = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average": os.getloadavg(),
@@ -127,7 +130,7 @@ def main() -> None:
         "results": summary,
         "speedup": round(speedup, 2),
         "memory_ratio": round(memory, 3),
-        "same_input_and_cache_tokens": same,
+        "same_cache_tokens": same,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "usage.json").write_text(json.dumps(out, indent=2) + "\n")
