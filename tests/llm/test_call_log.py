@@ -76,10 +76,9 @@ def test_each_value_has_one_final_row_that_joins_to_it(server, session):
     server.when("broken", Reply.text("never json"))
     ask = "SELECT r.value.a IS NOT NULL, r.request_hash FROM (SELECT llm_response(?, schema := 'STRUCT(a INTEGER)') AS r)"
     s = session(structured_retries=2)
-    budget = session(max_calls=0)  # another connection, the same call-log file
+    budget = session(max_calls=0)  # another connection, the same call-log file, still open when s reads it
     answers = {p: s.con.execute(ask, [p]).fetchone() for p in ("fixed", "broken")}
     answers["skipped"] = budget.con.execute(ask, ["skipped"]).fetchone()
-    budget.close()  # its call-log rows are committed
     assert {p: ok for p, (ok, _) in answers.items()} == {"fixed": True, "broken": False, "skipped": False}
     log = s.rows("SELECT request_hash, reask, attempt, final, error FROM llm_call_log() ORDER BY call_id")
     assert sum(final for *_, final, _ in log) == len({row[0] for row in log}) == 3

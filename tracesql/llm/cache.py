@@ -21,6 +21,7 @@ import os
 import queue
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ CACHE_SCHEMA_VERSION = 2  # 2: the call log moved to its own file
 LOG_SCHEMA_VERSION = 1
 CACHE_FILE = "llm_cache.sqlite"
 LOG_FILE = "llm_calls.sqlite"
+
+# The open stores of this process that write a call-log file: a read of the log first waits
+# for the rows the others were handed (another connection's), see LLMStore.calls().
+_LOG_WRITERS: weakref.WeakSet[LLMStore] = weakref.WeakSet()
+_LOG_WRITERS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class LLMStore:
 
     Writes go through one writer thread that commits whatever has arrived, in one
     transaction per file (group commit): the threads answering LLM calls never wait for
-    the disk. An answer is visible to `get` from the moment it is handed over."""
+    the disk. An answer is visible to `get` from the moment it is handed over, and a
+    call-log row to `calls` of any store of the process reading the same file."""
 
     def __init__(
         self,
@@ -128,6 +135,10 @@ class LLMStore:
         self._drained = threading.Condition()
         self._writer: threading.Thread | None = None
         self.write_error: LLMStoreError | None = None
+        self._log_file = None if log_path == MEMORY else os.path.realpath(log_path)
+        if not read_only and self._log_file is not None:
+            with _LOG_WRITERS_LOCK:
+                _LOG_WRITERS.add(self)
 
     # ---- health ---------------------------------------------------------------------------
     def check(self) -> None:
@@ -177,8 +188,10 @@ class LLMStore:
         return found
 
     def calls(self, run_id: str | None = None, after: int = 0) -> list[CallRecord]:
-        """Call-log rows (of one run, with call_id > `after`), in the order they were written."""
-        self.flush()
+        """Call-log rows (of one run, with call_id > `after`), in the order they were written:
+        every row handed over before the call, by this store or another of the process
+        writing the same file (another connection)."""
+        self._flush_log()
         if self._log is None:
             return []
         sql, args = f"{_SELECT_CALLS} WHERE call_id > ?", [after]
@@ -191,7 +204,7 @@ class LLMStore:
 
     def run_heads(self) -> dict[str, int]:
         """run_id -> the highest call_id of its rows, for every run in the call log."""
-        self.flush()
+        self._flush_log()
         if self._log is None:
             return {}
         with self._lock:
@@ -244,10 +257,24 @@ class LLMStore:
 
     def flush(self, timeout: float = 60) -> None:
         """Wait until everything handed over is committed."""
-        with self._drained:
-            self._drained.wait_for(lambda: self._unwritten == 0, timeout=timeout)
+        self._wait_written(timeout)
         if self.write_error is not None:
             raise self.write_error
+
+    def _wait_written(self, timeout: float = 60) -> None:
+        with self._drained:
+            self._drained.wait_for(lambda: self._unwritten == 0, timeout=timeout)
+
+    def _flush_log(self) -> None:
+        """Before reading the call log: wait until the rows handed to this store, and to the
+        other open stores of the process writing the same file, are committed (their write
+        errors are theirs to raise)."""
+        if self._log_file is not None:
+            with _LOG_WRITERS_LOCK:
+                others = [s for s in _LOG_WRITERS if s is not self and s._log_file == self._log_file]
+            for other in others:
+                other._wait_written()
+        self.flush()
 
     def _write_loop(self) -> None:
         while True:
@@ -290,6 +317,8 @@ class LLMStore:
             self._queue.put(None)
             self._writer.join(timeout=60)
             self._writer = None
+        with _LOG_WRITERS_LOCK:  # after its last rows are committed
+            _LOG_WRITERS.discard(self)
         with self._lock:
             for db in (self._cache, self._log):
                 if db is not None:
