@@ -128,6 +128,7 @@ class LLMStore:
         ]
         self._lock = threading.Lock()
         self._pending: dict[str, CachedResponse] = {}
+        self._pending_lock = threading.Lock()  # a newer answer to a key is never dropped from it
         self._queue: queue.SimpleQueue[tuple[CachedResponse | None, list[CallRecord]] | None] = (
             queue.SimpleQueue()
         )
@@ -240,7 +241,8 @@ class LLMStore:
         if response is None and not records:
             return
         if response is not None:
-            self._pending[response.key] = response
+            with self._pending_lock:
+                self._pending[response.key] = response
         with self._drained:
             self._unwritten += 1
         self._queue.put((response, records))
@@ -293,10 +295,10 @@ class LLMStore:
                 pass  # kept in write_error: raised by check() and flush()
             except BaseException as exc:  # reported by check() and flush()
                 self.write_error = LLMStoreError(f"the LLM cache or call log could not be written: {exc}")
-            for response, _records in batch:
-                key = response.key if response is not None else None
-                if key is not None and self._pending.get(key) is response:
-                    del self._pending[key]
+            with self._pending_lock:  # not a newer answer to the key, handed over meanwhile
+                for response, _records in batch:
+                    if response is not None and self._pending.get(response.key) is response:
+                        del self._pending[response.key]
             with self._drained:
                 self._unwritten -= len(batch)
                 self._drained.notify_all()
