@@ -132,7 +132,9 @@ class LLMStore:
         self._queue: queue.SimpleQueue[tuple[CachedResponse | None, list[CallRecord]] | None] = (
             queue.SimpleQueue()
         )
-        self._unwritten = 0
+        # items handed to the writer and committed by it, in the queue's order: a wait covers
+        # what was handed before it, not what other threads keep handing over meanwhile
+        self._handed = self._written = 0
         self._drained = threading.Condition()
         self._writer: threading.Thread | None = None
         self.write_error: LLMStoreError | None = None
@@ -243,9 +245,9 @@ class LLMStore:
         if response is not None:
             with self._pending_lock:
                 self._pending[response.key] = response
-        with self._drained:
-            self._unwritten += 1
-        self._queue.put((response, records))
+        with self._drained:  # counted and queued together: the n-th handed is the n-th written
+            self._handed += 1
+            self._queue.put((response, records))
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
@@ -258,14 +260,15 @@ class LLMStore:
         self.put(None, records)
 
     def flush(self, timeout: float = 60) -> None:
-        """Wait until everything handed over is committed."""
+        """Wait until everything handed over before the call is committed."""
         self._wait_written(timeout)
         if self.write_error is not None:
             raise self.write_error
 
     def _wait_written(self, timeout: float = 60) -> None:
         with self._drained:
-            self._drained.wait_for(lambda: self._unwritten == 0, timeout=timeout)
+            handed = self._handed
+            self._drained.wait_for(lambda: self._written >= handed, timeout=timeout)
 
     def _flush_log(self) -> None:
         """Before reading the call log: wait until the rows handed to this store, and to the
@@ -300,7 +303,7 @@ class LLMStore:
                     if response is not None and self._pending.get(response.key) is response:
                         del self._pending[response.key]
             with self._drained:
-                self._unwritten -= len(batch)
+                self._written += len(batch)
                 self._drained.notify_all()
             if stop:
                 return
