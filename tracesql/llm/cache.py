@@ -300,8 +300,9 @@ class LLMStore:
                 self.write_error = LLMStoreError(f"the LLM cache or call log could not be written: {exc}")
             with self._pending_lock:  # not a newer answer to the key, handed over meanwhile
                 for response, _records in batch:
-                    if response is not None and self._pending.get(response.key) is response:
-                        del self._pending[response.key]
+                    key = response.key if response is not None else None
+                    if key is not None and self._pending.get(key) is response:
+                        del self._pending[key]
             with self._drained:
                 self._written += len(batch)
                 self._drained.notify_all()
