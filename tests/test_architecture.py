@@ -92,3 +92,20 @@ def test_the_registry_names_each_readers_sql_function_as_the_reader_does():
     from tracesql.readers.registry import READERS, SQL_FUNCTIONS
 
     assert list(SQL_FUNCTIONS.items()) == [(name, cls.function_name) for name, cls in READERS.items()]
+
+
+def test_every_data_file_of_the_package_is_in_the_wheel() -> None:
+    """A file the package reads at run time (price table, built-in macros) ships only if
+    pyproject's package-data names it; an editable install hides the omission."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["tracesql"]
+    shipped = {p for pattern in patterns for p in PACKAGE.glob(pattern)}
+    data = {
+        p
+        for p in PACKAGE.rglob("*")
+        if p.is_file() and p.suffix not in {".py", ".pyc", ".pyi"} and "__pycache__" not in p.parts
+    }
+    assert data, "the package has data files (prices.yml, macros)"
+    assert sorted(map(str, data - shipped)) == []

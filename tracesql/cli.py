@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,6 +20,8 @@ from tracesql.console import Console
 from tracesql.errors import RunInterrupted, TracesqlError
 from tracesql.llm.interrupts import EXIT_CODES, stop_on_signals
 from tracesql.version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])  # a click command being decorated
 
 if TYPE_CHECKING:
     from tracesql.llm.options import RunOptions
@@ -94,7 +96,7 @@ def llm_run_options(flags: dict[str, Any]) -> RunOptions:
     )
 
 
-def project_options(command):
+def project_options(command: F) -> F:
     """--project-dir, --profiles-dir, --target, --vars, --debug: on every project command."""
     options = [
         click.option(
@@ -123,7 +125,7 @@ def project_options(command):
     return command
 
 
-def selection_options(command):
+def selection_options(command: F) -> F:
     command = click.option(
         "--exclude", multiple=True, metavar="SELECTOR", help="Leave these out (same syntax as --select)."
     )(command)
@@ -153,7 +155,7 @@ class ErrorRate(click.ParamType):
         return rate
 
 
-def build_options(command):
+def build_options(command: F) -> F:
     """The options of `run` and `build`: LLM budget and cache, --dry-run, --full-refresh, --fail-fast."""
     options = [
         click.option(
@@ -399,7 +401,15 @@ def _run_command(
 @project_options
 @selection_options
 @handle_errors
-def compile_command(project_dir, profiles_dir, target, vars_text, debug, select, exclude) -> None:
+def compile_command(
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> None:
     """Render the selected models to target/compiled/ (prints the SQL when one model is selected)."""
     from tracesql.execution.runner import compile_selection
 
@@ -431,7 +441,15 @@ def compile_command(project_dir, profiles_dir, target, vars_text, debug, select,
 )
 @handle_errors
 def ls_command(
-    project_dir, profiles_dir, target, vars_text, debug, select, exclude, resource_type, output
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    resource_type: str,
+    output: str,
 ) -> None:
     """List models with their materialization, tags and parents (or data tests, sources)."""
     from tracesql.commands.listing import list_nodes
@@ -507,7 +525,17 @@ def show(
 )
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @handle_errors
-def query(sql, project_dir, profiles_dir, target, vars_text, debug, sql_file, limit, fmt) -> None:
+def query(
+    sql: str | None,
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_text: str | None,
+    debug: bool,
+    sql_file: IO[str] | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
     """Run ad-hoc SQL with the trace readers and LLM functions registered: on the project's
     DuckDB file (read-only unless the SQL writes), or in memory outside a project.
 
@@ -811,7 +839,9 @@ def debug(
 @main.command()
 @project_options
 @handle_errors
-def clean(project_dir, profiles_dir, target, vars_text, debug) -> None:
+def clean(
+    project_dir: str | None, profiles_dir: str | None, target: str | None, vars_text: str | None, debug: bool
+) -> None:
     """Delete target/ (compiled SQL, run artifacts, exports), keeping the LLM cache. The database file stays."""
     from tracesql.commands.scaffold import clean as clean_target
     from tracesql.errors import ProjectError
@@ -832,7 +862,7 @@ def clean(project_dir, profiles_dir, target, vars_text, debug) -> None:
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @handle_errors
-def init(directory, debug) -> None:
+def init(directory: str, debug: bool) -> None:
     """Create a starter project (profiles.yml, models/, macros/) in DIRECTORY."""
     from tracesql.commands.scaffold import init_project
 

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import jinja2
@@ -33,7 +34,9 @@ class _SourceLoader(jinja2.BaseLoader):
     def __init__(self) -> None:
         self.sources: dict[str, tuple[str, str]] = {}
 
-    def get_source(self, environment, template):
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         try:
             text, filename = self.sources[template]
         except KeyError:
@@ -108,7 +111,7 @@ class ProjectTemplates:
         with self.errors_as_compile_errors(path, model):
             return self.env.get_template(name, globals=self.globals).render()
 
-    def errors_as_compile_errors(self, path: Path, model: str | None):
+    def errors_as_compile_errors(self, path: Path, model: str | None) -> _CompileErrors:
         return _CompileErrors(self, path, model)
 
 
@@ -121,7 +124,9 @@ class _CompileErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
             return
         if isinstance(exc, jinja2.TemplateSyntaxError):
@@ -148,7 +153,7 @@ class _CompileErrors:
             ) from None
 
 
-def _template_frame(tb, loader: _SourceLoader) -> tuple[str | None, int | None]:
+def _template_frame(tb: TracebackType | None, loader: _SourceLoader) -> tuple[str | None, int | None]:
     """The innermost traceback frame that is a template line: (file, line)."""
     filenames = {filename for _text, filename in loader.sources.values()}
     found: tuple[str | None, int | None] = (None, None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -268,5 +269,7 @@ class transaction:
     def __enter__(self) -> None:
         self.con.execute("BEGIN TRANSACTION")
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.con.execute("ROLLBACK" if exc_type else "COMMIT")

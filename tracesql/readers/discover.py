@@ -69,7 +69,9 @@ def discover(
     return full, files, diagnostics
 
 
-def _from_glob(pattern_path: str, source_kind: str, diagnostics: list[Diagnostic]):
+def _from_glob(
+    pattern_path: str, source_kind: str, diagnostics: list[Diagnostic]
+) -> tuple[str, list[FoundFile], list[Diagnostic]]:
     base = pattern_path
     while _GLOB_CHARS & set(base):
         base = os.path.dirname(base)

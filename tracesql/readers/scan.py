@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -397,7 +397,7 @@ def contiguous(items: list[T], size: Callable[[T], int], target: int) -> list[li
     return [r for r in runs if r]
 
 
-def iter_sequential(job: BatchJob, files: list[FoundFile], limit: int | None):
+def iter_sequential(job: BatchJob, files: list[FoundFile], limit: int | None) -> Iterator[Part]:
     for index, batch in enumerate(make_batches(files, 1)):
         if limit is not None and limit <= 0:
             return

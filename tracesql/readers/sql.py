@@ -197,23 +197,23 @@ def redact_spill_files(paths: list[str]) -> None:
 def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
     """Register the scan UDF, one macro per reader, traces(), trace_diagnostics(), message_text()."""
 
-    def scan_udf(
-        kind,
-        path,
-        pattern,
-        recursive,
-        max_traces,
-        shuffle,
-        seed,
-        pidx,
-        pcount,
-        strict,
-        follow,
-        line,
-        diags,
-        off,
-        redact,
-    ):
+    def scan_udf(  # the SQL arguments, NULL for a default (null_handling=SPECIAL)
+        kind: str,
+        path: str | None,
+        pattern: str | None,
+        recursive: bool | None,
+        max_traces: int | None,
+        shuffle: bool | None,
+        seed: int | None,
+        pidx: int | None,
+        pcount: int | None,
+        strict: bool | None,
+        follow: bool | None,
+        line: int | None,
+        diags: int | None,
+        off: float | None,
+        redact: bool | None,
+    ) -> list[str]:
         try:
             opts = ScanOptions(
                 source_kind=kind,
@@ -238,7 +238,7 @@ def register(con: duckdb.DuckDBPyConnection, store: ScanStore) -> None:
             store.last_error = exc
             raise
 
-    def diagnostics_udf():
+    def diagnostics_udf() -> list[dict[str, object]]:
         return [
             {
                 "scan": sid,

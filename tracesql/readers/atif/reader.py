@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -166,7 +166,12 @@ def read_stream(path: str, lines: Iterable[tuple[int, dict]], ctx: ReadContext) 
 
 
 def read_trajectory(
-    path: str, doc: dict, ctx: ReadContext, step_line, parent: Trace | None = None, prefix: str = ""
+    path: str,
+    doc: dict,
+    ctx: ReadContext,
+    step_line: Callable[[int], int | None],
+    parent: Trace | None = None,
+    prefix: str = "",
 ) -> list[Trace]:
     log = RuleLog(prefix=prefix)
     schema_version = doc.get("schema_version")

@@ -97,7 +97,9 @@ class StepReader:
             calls.append(msgs.tool_call(call_id, name, call.get("arguments")))
         return calls
 
-    def observation(self, obs: Any, step_id: Any, calls: list[dict], where: str, index: int, when) -> None:
+    def observation(
+        self, obs: Any, step_id: Any, calls: list[dict], where: str, index: int, when: Any
+    ) -> None:
         results = obs.get("results") if isinstance(obs, dict) else None
         if not isinstance(results, list):
             self.log.breach(

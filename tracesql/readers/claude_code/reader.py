@@ -10,6 +10,8 @@ claude_code_messages. See docs/readers/claude_code.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tracesql.readers.base import ReadContext, Trace, TraceReader, warn_off_path
 from tracesql.readers.claude_code.messages import MessageBuilder
 from tracesql.readers.claude_code.meta import (
@@ -137,7 +139,9 @@ class SessionFile:
             out.append(trace)
         return out
 
-    def _trace(self, positions, members: list[int], sidechain: bool, inline_root: str | None = None) -> Trace:
+    def _trace(
+        self, positions: Sequence[int], members: list[int], sidechain: bool, inline_root: str | None = None
+    ) -> Trace:
         scan = TraceScan()
         scan.run(self.records, positions, self.stamps, self.keys)
         meta = scan.source_meta(self.tree.uuids)

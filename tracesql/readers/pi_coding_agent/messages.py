@@ -92,7 +92,13 @@ class EntryMapper:
                 self.session_name = entry["name"]
         self.resolve_kept(path, first_message_at, kept_refs, linear)
 
-    def resolve_kept(self, path, first_message_at, kept_refs, linear: bool) -> None:
+    def resolve_kept(
+        self,
+        path: list[tuple[Any, dict]],
+        first_message_at: list[int],
+        kept_refs: list[tuple[dict, Any]],
+        linear: bool,
+    ) -> None:
         """1-based position (SQL list index) of the first message kept by each compaction."""
         position_by_id = {e.get("id"): pos for pos, (_, e) in enumerate(path) if isinstance(e.get("id"), str)}
         for record, ref in kept_refs:
