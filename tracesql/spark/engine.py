@@ -74,6 +74,12 @@ class SparkConnection:
         con.warehouse.declare_all(
             [m for m in ordered if isinstance(m, Model) and m.materialized != "ephemeral"]
         )
+        if warm_up:
+            try:
+                con.guard(con.functions.warm_up)
+            except BaseException:
+                con.close()
+                raise
         return con
 
     # -- SQL ----------------------------------------------------------------------------------

@@ -204,6 +204,8 @@ def answer_batch(plan: WorkerPlan, arrays: list[pa.Array]) -> pa.Array:
 # -- the driver side ---------------------------------------------------------------------------
 
 WARM_UP_UDF = "__tracesql_warm_up"
+# Python UDF stages a model's task chains at most: redact(), redact() lifted out of a lambda, llm()
+WARM_UP_STAGES = 3
 
 
 def _warm_up_worker(values: pa.Array) -> pa.Array:
@@ -369,11 +371,17 @@ class SparkFunctions:
         self.spark.udf.register(WARM_UP_UDF, arrow_udf(_warm_up_worker, "string"))  # type: ignore[call-overload]
 
     def warm_up(self) -> None:
-        """Start a Python worker per core and load what the LLM functions need in it (the
-        `openai` client, the secret rules): a second or more per worker, paid once per
-        session rather than by the first model that calls the LLM."""
+        """Start the Python workers a model's tasks use and load what the LLM functions need
+        in them (the `openai` client, the secret rules): a second or more per worker, paid
+        once per session rather than by the first model that calls the LLM. A task runs a
+        worker per Python UDF stage of its query, so each warm-up task chains WARM_UP_STAGES
+        of them (a SQL expression between two calls keeps them in separate stages); Spark
+        keeps idle workers for a minute and hands them to the next tasks."""
         n = self.tasks
-        frame = self.spark.range(n).repartition(n).selectExpr(f"{WARM_UP_UDF}(CAST(id AS STRING)) AS w")
+        expression = "CAST(id AS STRING)"
+        for _ in range(WARM_UP_STAGES):
+            expression = f"{WARM_UP_UDF}(concat({expression}, ''))"
+        frame = self.spark.range(0, n, 1, n).selectExpr(f"{expression} AS w")  # a row per task
         frame.write.format("noop").mode("overwrite").save()
 
     def _register_llm(self, plan: WorkerPlan) -> None:

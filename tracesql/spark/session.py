@@ -36,6 +36,8 @@ DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # DuckDB's to_json keeps null fields; Spark's drops them unless told (LLM vars must match)
     "spark.sql.jsonGenerator.ignoreNullFields": "false",
+    # Python workers forked from a daemon that has tracesql's modules loaded (daemon.py)
+    "spark.python.daemon.module": "tracesql.spark.daemon",
 }
 _LOCK = threading.Lock()
 
