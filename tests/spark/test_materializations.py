@@ -109,6 +109,20 @@ def test_a_failed_table_build_leaves_the_old_table(project):
     assert spark_rows(project, "SELECT count(*) FROM numbers") == [(3,)]
 
 
+def test_a_rebuilt_table_has_the_new_columns(project):
+    """The table is declared with the columns its new version was written with (from the
+    Parquet footers), not the ones the session's catalog had."""
+    assert cli(project, "run", "-s", "numbers").exit_code == 0
+    (project / "models" / "numbers.sql").write_text(
+        "{{ config(materialized='table') }}\nselect id, id * 10 as tens, 'n' || id as name from range(1, 3) as r(id)\n"
+    )
+    assert cli(project, "run", "-s", "numbers").exit_code == 0
+    assert spark_rows(project, "SELECT id, tens, name FROM numbers ORDER BY id") == [
+        (1, 10, "n1"),
+        (2, 20, "n2"),
+    ]
+
+
 def test_a_failing_data_test_is_reported(project):
     (project / "models" / "schema.yml").write_text(
         PROJECT["models/schema.yml"].replace("values: [4, 6]", "values: [4]")

@@ -128,7 +128,11 @@ class Warehouse:
         if relation.schema:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{relation.schema}`")
         self._drop_view(name)
-        if self.spark.catalog.tableExists(name.replace("`", "")):
+        schema = written_schema(location)
+        if schema is not None:  # the columns Spark wrote: no job to infer them, never stale
+            self._drop_table(name)
+            self.spark.catalog.createTable(name, path=location, source="parquet", schema=schema)
+        elif self.spark.catalog.tableExists(name.replace("`", "")):
             self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_quoted(location)}'")
             self.spark.sql(f"REFRESH TABLE {name}")
         else:
@@ -260,6 +264,28 @@ class Warehouse:
         if new and policy == "ignore":
             return batch.select(*[c for c in batch.columns if c in existing.columns])
         return batch
+
+
+SPARK_SCHEMA_KEY = b"org.apache.spark.sql.parquet.row.metadata"
+
+
+def written_schema(folder: str) -> Any | None:
+    """The Spark schema a version folder's rows were written with (Spark keeps it in each
+    Parquet footer), or None (no file, or not written by Spark): declaring a table with it
+    spares the job Spark runs to infer the schema from the files."""
+    import json
+
+    import pyarrow.parquet as pq
+    from pyspark.sql.types import StructType
+
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))
+        if not names:
+            return None
+        text = (pq.read_metadata(os.path.join(folder, names[0])).metadata or {}).get(SPARK_SCHEMA_KEY)
+        return None if text is None else StructType.fromJson(json.loads(text))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _quoted(text: str) -> str:
