@@ -206,6 +206,17 @@ def answer_batch(plan: WorkerPlan, arrays: list[pa.Array]) -> pa.Array:
 WARM_UP_UDF = "__tracesql_warm_up"
 # Python UDF stages a model's task chains at most: redact(), redact() lifted out of a lambda, llm()
 WARM_UP_STAGES = 3
+# a row per task (`n`), through `chain` and what the LLM models' queries are made of
+WARM_UP_SQL = """
+SELECT {chain} AS w, FROM_JSON(TO_JSON(STRUCT(
+    TRANSFORM(
+        ARRAYS_ZIP(FILTER(xs, (x, i) -> i + 1 >= 1 AND x IS NOT NULL), IF(TRUE, xs, NULL)),
+        z -> STRUCT(z.`0` AS a, LEFT(COALESCE(CAST(z.`1` AS STRING), ''), 5) || '(' AS b)
+    ) AS l,
+    CASE WHEN SIZE(xs) > GREATEST(id - 3, 5) THEN 'x' END AS c
+)), 'l ARRAY<STRUCT<a: BIGINT, b: STRING>>, c STRING') AS j
+FROM (SELECT id, SEQUENCE(CAST(0 AS BIGINT), id + 3) AS xs FROM range(0, {n}, 1, {n}))
+"""
 
 
 def _warm_up_worker(values: pa.Array) -> pa.Array:
@@ -376,13 +387,15 @@ class SparkFunctions:
         once per session rather than by the first model that calls the LLM. A task runs a
         worker per Python UDF stage of its query, so each warm-up task chains WARM_UP_STAGES
         of them (a SQL expression between two calls keeps them in separate stages); Spark
-        keeps idle workers for a minute and hands them to the next tasks."""
+        keeps idle workers for a minute and hands them to the next tasks. The same job uses
+        the expressions the compiled LLM models are made of (lambdas over lists, structs,
+        JSON), so the JVM has compiled Spark's planner for them before the first model: its
+        first plan of such a query takes a second more than the next."""
         n = self.tasks
-        expression = "CAST(id AS STRING)"
+        chain = "CAST(id AS STRING)"
         for _ in range(WARM_UP_STAGES):
-            expression = f"{WARM_UP_UDF}(concat({expression}, ''))"
-        frame = self.spark.range(0, n, 1, n).selectExpr(f"{expression} AS w")  # a row per task
-        frame.write.format("noop").mode("overwrite").save()
+            chain = f"{WARM_UP_UDF}(concat({chain}, ''))"
+        self.spark.sql(WARM_UP_SQL.format(chain=chain, n=n)).write.format("noop").mode("overwrite").save()
 
     def _register_llm(self, plan: WorkerPlan) -> None:
         from pyspark.sql.functions import arrow_udf
