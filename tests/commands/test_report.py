@@ -55,6 +55,8 @@ class Charts(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.charts: dict[str, list[tuple[str, float]]] = {}
+        self.texts: dict[str, list[str]] = {}  # the text beside each chart's bars
+        self.in_text = False
         self.current: str | None = None
         self.data_json = ""
         self.in_data = False
@@ -66,18 +68,25 @@ class Charts(HTMLParser):
         if tag == "svg":
             self.current = values.get("data-chart")
             self.charts[self.current or ""] = []
+            self.texts[self.current or ""] = []
+        elif tag == "text" and self.current:
+            self.in_text = True
         elif tag == "rect" and self.current and "kept" not in (values.get("class") or "").split():
             self.charts[self.current].append((values["data-label"] or "", float(values["data-value"] or 0)))
         elif tag == "script" and values.get("id") == "report-data":
             self.in_data = True
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "text":
+            self.in_text = False
         if tag == "svg":
             self.current = None
         if tag == "script":
             self.in_data = False
 
     def handle_data(self, data: str) -> None:
+        if self.in_text and self.current:
+            self.texts[self.current].append(data)
         if self.in_data:
             self.data_json += data
 
@@ -179,6 +188,14 @@ def test_the_agents_usage_is_beside_the_llm_spend(reported):
     assert charts.charts["usage_cost_by_day"] == [
         ("NULL" if day is None else str(day), pytest.approx(round(cost, 6))) for day, cost in by_day
     ]
+    # a day whose every response has no price says so beside its bar, never "$0"
+    unpriced_days = rows(
+        root,
+        "SELECT day, sum(total_tokens) FROM usage_daily GROUP BY 1 HAVING count(cost_usd) = 0 ORDER BY 1",
+    )
+    assert unpriced_days  # the examples have Claude Code days on models without a price
+    for _day, tokens in unpriced_days:
+        assert f"- ({tokens:,} tokens without a price)" in charts.texts["usage_cost_by_day"]
     data = json.loads(charts.data_json)["usage"]
     per_model = rows(
         root,

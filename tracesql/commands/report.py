@@ -32,7 +32,8 @@ class AgentUsage:
     """What the traces' agents used and cost (the project's usage_daily model, docs/usage.md),
     shown beside what the distillation's own LLM calls cost."""
 
-    by_day: list[tuple[Any, int, float]]  # (day, total tokens, cost of the priced responses)
+    # (day, total tokens, cost of the priced responses, tokens of responses without a price)
+    by_day: list[tuple[Any, int, float, int]]
     by_model: list[dict[str, Any]]  # per agent format and model: responses, tokens, cost (NULL: unpriced)
     unpriced_tokens: int
 
@@ -139,7 +140,8 @@ def _agent_usage(project: Project, con: Connection) -> AgentUsage | None:
     daily = str(node.relation)
     by_day = _rows(
         con,
-        f"SELECT day, sum(total_tokens)::BIGINT, coalesce(sum(cost_usd), 0) FROM {daily}"
+        f"SELECT day, sum(total_tokens)::BIGINT, coalesce(sum(cost_usd), 0),"
+        f" coalesce(sum(total_tokens) FILTER (WHERE cost_usd IS NULL), 0)::BIGINT FROM {daily}"
         " GROUP BY day ORDER BY day NULLS LAST",
     )
     by_model = _dicts(
@@ -151,7 +153,8 @@ def _agent_usage(project: Project, con: Connection) -> AgentUsage | None:
         f" FROM {daily} GROUP BY ALL ORDER BY total_tokens DESC, model",
     )
     unpriced = sum(m["total_tokens"] or 0 for m in by_model if m["cost_usd"] is None)
-    return AgentUsage([(d, int(t or 0), float(c)) for d, t, c in by_day], by_model, unpriced)
+    days = [(d, int(t or 0), float(c), int(u)) for d, t, c, u in by_day]
+    return AgentUsage(days, by_model, unpriced)
 
 
 def _with_range(

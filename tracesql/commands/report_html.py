@@ -37,6 +37,7 @@ h2 { font-size: 16px; margin: 0 0 10px; }
 .tile b { display: block; font-size: 22px; } .tile span { color: #5a6b7d; font-size: 12px; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e6eaef; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+svg[data-chart] { max-width: 100%; height: auto; }
 svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 svg rect.bar { fill: #3b7dd8; } svg rect.bar.kept { fill: #2e9e6a; } svg rect.bar.hot { fill: #d9822b; }
 .empty { color: #7b8a9a; font-style: italic; }
@@ -144,15 +145,24 @@ def _tiles(data: ReportData) -> str:
     )
 
 
-def _chart(name: str, bars: list[tuple[str, float]], *, kept: list[float] | None = None) -> str:
-    """A horizontal bar chart; `kept` draws a second, green bar per row (kept of the total)."""
+def _chart(
+    name: str,
+    bars: list[tuple[str, float]],
+    *,
+    kept: list[float] | None = None,
+    texts: list[str] | None = None,
+) -> str:
+    """A horizontal bar chart; `kept` draws a second, green bar per row (kept of the total);
+    `texts` are shown beside the bars instead of their values."""
     if not bars:
         return '<p class="empty">no rows</p>'
     top = max((value for _, value in bars), default=0) or 1
+    shown = [str(value) for _, value in bars] if texts is None else texts
     room = CHART_WIDTH - LABEL_WIDTH - 60
+    width_all = LABEL_WIDTH + room + max(60, 7 * max(len(t) for t in shown) + 10)  # the longest text fits
     height = BAR_HEIGHT * len(bars) + 6
     parts = [
-        f'<svg data-chart="{_e(name)}" width="{CHART_WIDTH}" height="{height}" viewBox="0 0 {CHART_WIDTH} {height}"'
+        f'<svg data-chart="{_e(name)}" width="{width_all}" height="{height}" viewBox="0 0 {width_all} {height}"'
         ' role="img">'
     ]
     for i, (label, value) in enumerate(bars):
@@ -169,7 +179,7 @@ def _chart(name: str, bars: list[tuple[str, float]], *, kept: list[float] | None
                 f'<rect class="bar kept" data-label="{_e(label)} kept" data-value="{kept[i]}" x="{LABEL_WIDTH}"'
                 f' y="{y + 8}" width="{share:.1f}" height="{(BAR_HEIGHT - 6) / 2:.1f}"></rect>'
             )
-        parts.append(f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{_e(value)}</text>')
+        parts.append(f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{_e(shown[i])}</text>')
     parts.append("</svg>")
     return "".join(parts) + '<p class="caption empty"></p>'
 
@@ -224,13 +234,18 @@ def _usage(data: ReportData) -> str:
     """The agents' own spend (usage_daily): totals, cost per day, and per model."""
     usage = data.usage
     assert usage is not None
-    cost = sum(c for _, _, c in usage.by_day)
-    tokens = sum(t for _, t, _ in usage.by_day)
+    cost = sum(c for _, _, c, _ in usage.by_day)
+    tokens = sum(t for _, t, _, _ in usage.by_day)
     tiles = [(f"{tokens:,}", "agent tokens"), (f"${cost:,.2f}", "agent cost (priced models)")]
     if usage.unpriced_tokens:
         tiles.append((f"{usage.unpriced_tokens:,}", "tokens of models without a price"))
     head = "".join(f'<div class="tile"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in tiles)
-    chart = _chart("usage_cost_by_day", [(_label(day), round(c, 6)) for day, _, c in usage.by_day])
+    # a day's bar is what its priced responses cost; what has no price is said, never drawn as $0
+    chart = _chart(
+        "usage_cost_by_day",
+        [(_label(day), round(c, 6)) for day, _, c, _ in usage.by_day],
+        texts=[_day_cost(t, c, u) for _, t, c, u in usage.by_day],
+    )
     columns = list(usage.by_model[0]) if usage.by_model else []
     rows = [[_money(m[c]) if c == "cost_usd" else m[c] for c in columns] for m in usage.by_model]
     table = _table(columns, rows, set(columns) - {"source_kind", "model"})
@@ -239,7 +254,13 @@ def _usage(data: ReportData) -> str:
         if usage.unpriced_tokens
         else ""
     )
-    return f'<div class="tiles">{head}</div><h2>Cost per day (USD)</h2>{chart}<h2>Per model</h2>{table}{note}'
+    return f'<div class="tiles">{head}</div><h2>Cost per day (USD, models with a price)</h2>{chart}<h2>Per model</h2>{table}{note}'
+
+
+def _day_cost(tokens: int, cost: float, unpriced: int) -> str:
+    if unpriced == tokens:
+        return f"- ({unpriced:,} tokens without a price)"
+    return f"${cost:.4f}" + (f" + {unpriced:,} tokens without a price" if unpriced else "")
 
 
 def _money(value: Any) -> str:
