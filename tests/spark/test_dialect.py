@@ -172,6 +172,26 @@ def test_redact_inside_lambdas_is_lifted_out_for_spark(both):
     assert spark[0]["secret"] == [f"my key is {token} ok"]
 
 
+def test_a_lambdas_lifted_calls_run_in_one_python_stage(both, spark):
+    """Two redact() calls in one lambda (one of them in a nested lambda, as in the example
+    project's prompt_messages macro) are lifted side by side, neither fed by the other's
+    output, so Spark evaluates them in one Python stage, not a stage (and worker) each."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    data = f"""
+        SELECT 1 AS id, [{{'name': 'see {token}', 'args': ['token={token}', 'x']}},
+                         {{'name': 'plain', 'args': []::VARCHAR[]}}] AS calls
+    """
+    query = (
+        "SELECT id, list_transform(calls, lambda c: {'n': left(redact(c.name), 20), "
+        "'a': list_transform(c.args, lambda a: upper(redact(a)))}) AS out FROM t"
+    )
+    duck, ours = both(query, data)
+    assert duck == ours
+    assert token not in str(ours) and "REDACTED" in ours[0]["out"][0]["n"]
+    plan = spark.sql(to_spark(query).sql)._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("ArrowEvalPython") == 1
+
+
 def test_reader_calls_become_views_with_their_options():
     query = to_spark(
         "SELECT * FROM codex_traces('/x', max_traces := 3, strict := true) JOIN traces('/y') USING (trace_key)"

@@ -2,8 +2,8 @@
 
 Spark starts one daemon per kind of Python worker (`python -m <daemon> <worker module>`)
 and forks it for every worker process it needs: a task runs one worker per Python UDF
-stage of its query (three for a model whose `redact()` calls feed its `llm()` call:
-the redaction, the redaction lifted out of a lambda, the LLM call). With PySpark's
+stage of its query (two for a model whose `redact()` calls feed its `llm()` call:
+the redactions, those lifted out of lambdas with them, then the LLM call). With PySpark's
 daemon each fork then imports what its UDF needs on its own (the `openai` client, the
 LLM runtime, sqlglot, the secret rules: about a second of CPU per worker, several under
 load) and builds the secret rules' RE2 automaton on its first text. This daemon does

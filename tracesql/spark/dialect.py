@@ -31,6 +31,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from tracesql.errors import CompileError
 from tracesql.llm.names import CALLING_FUNCTIONS
 from tracesql.readers.registry import READERS
+from tracesql.spark.spread import spread_llm_rows
 
 READER_FUNCTIONS = {cls.function_name: name for name, cls in READERS.items()}
 READER_ARGUMENTS = (
@@ -79,7 +80,7 @@ def to_spark(sql: str, *, prefix: str = "q", llm_partitions: int | None = None) 
     query = SparkQuery("")
     tree = rewrite(tree, sql, query, prefix)
     if llm_partitions:
-        spread_llm_rows(tree, llm_partitions)
+        spread_llm_rows(tree, llm_partitions, CALL_UDF)
     query.sql = tree.sql("spark", pretty=True)
     return query
 
@@ -482,10 +483,14 @@ def spark_name(relation: Any) -> str:
 # lifted out: its argument is computed for every element by a TRANSFORM of its own, passed
 # through the list-taking form of the function (`__TRACESQL_REDACT_1` redacts an array of
 # strings, `_2` an array of arrays...), and zipped with the list the lambda walks:
-#     TRANSFORM(l, m -> f(m, redact(g(m))))
-#  -> TRANSFORM(ARRAYS_ZIP(IF(TRUE, l, NULL), __TRACESQL_REDACT_1(TRANSFORM(l, m -> g(m)))),
-#               __z1 -> f(__z1.`0`, __z1.`1`))
-# Nested lambdas lift one level at a time (the lifted call is itself inside the outer lambda).
+#     TRANSFORM(l, m -> f(m, redact(g(m)), redact(h(m))))
+#  -> TRANSFORM(ARRAYS_ZIP(IF(TRUE, l, NULL), IF(TRUE, __TRACESQL_REDACT_1(TRANSFORM(l, m -> g(m))), NULL),
+#                          IF(TRUE, __TRACESQL_REDACT_1(TRANSFORM(l, m -> h(m))), NULL)),
+#               __z1 -> f(__z1.`0`, __z1.`1`, __z1.`2`))
+# A lambda's calls are lifted together, each over the list as it was, so none takes another's
+# output as its input: Spark evaluates them in one Python stage (a worker per task) rather
+# than a stage each. Nested lambdas lift innermost first, one level at a time (the lifted call
+# is itself inside the outer lambda, lifted with that lambda's own calls).
 LIFTABLE = ("redact", "anonymize")
 LIFTED_DEPTH = 3
 
@@ -512,57 +517,81 @@ def _enclosing_lambda(node: exp.Expr) -> exp.Lambda | None:
     return None
 
 
+def _calls_in_lambdas(tree: exp.Expr) -> list[tuple[exp.Anonymous, exp.Lambda]]:
+    return [
+        (call, lam)
+        for call in tree.find_all(exp.Anonymous)
+        if _liftable(call) is not None and (lam := _enclosing_lambda(call)) is not None
+    ]
+
+
 def lift_python_calls(tree: exp.Expr) -> exp.Expr:
     counter = 0
-    while True:
-        found = next(
-            (
-                (call, lam)
-                for call in tree.find_all(exp.Anonymous)
-                if _liftable(call) is not None and (lam := _enclosing_lambda(call)) is not None
-            ),
-            None,
-        )
-        if found is None:
-            return tree
+    while found := _calls_in_lambdas(tree):
+        lam = found[0][1]
+        while deeper := [inner for _, inner in _calls_in_lambdas(lam) if inner is not lam]:
+            lam = deeper[0]  # innermost first: its lifted calls join the outer lambda's
+        calls = [
+            call
+            for call, enclosing in _calls_in_lambdas(lam)
+            if enclosing is lam and not any(_liftable(a) for a in _ancestors(call, lam))
+        ]
         counter += 1
-        _lift(found[0], found[1], f"__z{counter}")
+        _lift(calls, lam, f"__z{counter}")
+    return tree
 
 
-def _lift(call: exp.Anonymous, lam: exp.Lambda, zipped_name: str) -> None:
-    kind, depth = _liftable(call) or ("", 0)
-    if depth + 1 > LIFTED_DEPTH:
-        raise CompileError(f"{kind}() nested in more than {LIFTED_DEPTH} lambdas has no Spark form")
+def _ancestors(node: exp.Expr, stop: exp.Expr) -> list[exp.Expr]:
+    found = []
+    parent = node.parent
+    while parent is not None and parent is not stop:
+        found.append(parent)
+        parent = parent.parent
+    return found
+
+
+def _lift(calls: list[exp.Anonymous], lam: exp.Lambda, zipped_name: str) -> None:
     hof = lam.parent
-    if not isinstance(hof, exp.Transform | exp.ArrayFilter) or hof.args.get("expression") is not lam:
-        raise CompileError(
-            f"{kind}() inside this lambda cannot run on Spark (only inside list_transform / list_filter)"
-        )
+    for call in calls:
+        kind, depth = _liftable(call) or ("", 0)
+        if depth + 1 > LIFTED_DEPTH:
+            raise CompileError(f"{kind}() nested in more than {LIFTED_DEPTH} lambdas has no Spark form")
+        if not isinstance(hof, exp.Transform | exp.ArrayFilter) or hof.args.get("expression") is not lam:
+            raise CompileError(
+                f"{kind}() inside this lambda cannot run on Spark (only inside list_transform / list_filter)"
+            )
+    assert isinstance(hof, exp.Transform | exp.ArrayFilter)
     items = hof.this
     params = [p.name for p in lam.expressions]
     element = params[0]
-    lifted = exp.Anonymous(
-        this=f"__TRACESQL_{kind.upper()}_{depth + 1}",
-        expressions=[
-            exp.Transform(
-                this=items.copy(),
-                expression=exp.Lambda(
-                    this=call.expressions[0].copy(), expressions=[p.copy() for p in lam.expressions]
-                ),
-            )
-        ],
-    )
 
     def field(i: int) -> exp.Expr:
         return exp.Dot(this=exp.to_identifier(zipped_name), expression=exp.to_identifier(str(i), quoted=True))
 
-    call.replace(field(1))
+    lifted = []
+    for i, call in enumerate(calls, start=1):
+        kind, depth = _liftable(call) or ("", 0)
+        lifted.append(
+            exp.Anonymous(
+                this=f"__TRACESQL_{kind.upper()}_{depth + 1}",
+                expressions=[
+                    exp.Transform(
+                        this=items.copy(),
+                        expression=exp.Lambda(
+                            this=call.expressions[0].copy(), expressions=[p.copy() for p in lam.expressions]
+                        ),
+                    )
+                ],
+            )
+        )
+        call.replace(field(i))
     body = lam.this
     body = body.transform(lambda n: _rename_variable(n, element, field(0)))
     lam.set("this", body)
     lam.set("expressions", [exp.to_identifier(zipped_name), *[exp.to_identifier(p) for p in params[1:]]])
-    wrapped = exp.If(this=exp.true(), true=items.copy(), false=exp.Null())
-    hof.set("this", exp.ArraysZip(expressions=[wrapped, lifted]))
+    # Spark names a zipped field after a column or struct field passed as it is (`__z2.`2``
+    # would be field `2` once the call is lifted again): wrapped, each is named by position
+    hof.set("this", exp.ArraysZip(expressions=[_unnamed(e) for e in (items.copy(), *lifted)]))
     if isinstance(hof, exp.ArrayFilter):  # FILTER returns the elements: unzip them again
         unzipped = exp.Transform(
             this=hof.copy(),
@@ -572,6 +601,10 @@ def _lift(call: exp.Anonymous, lam: exp.Lambda, zipped_name: str) -> None:
             ),
         )
         hof.replace(unzipped)
+
+
+def _unnamed(value: exp.Expr) -> exp.Expr:
+    return exp.If(this=exp.true(), true=value, false=exp.Null())
 
 
 def _rename_variable(node: exp.Expr, name: str, replacement: exp.Expr) -> exp.Expr:
@@ -586,30 +619,3 @@ def _rename_variable(node: exp.Expr, name: str, replacement: exp.Expr) -> exp.Ex
         if parent is not None and not isinstance(parent, exp.Dot | exp.Column | exp.PropertyEQ | exp.Lambda):
             return replacement.copy()
     return node
-
-
-def spread_llm_rows(tree: exp.Expr, partitions: int) -> None:
-    """A SELECT that calls the LLM over one relation reads it through `REPARTITION(n)`, so
-    its calls run in n tasks (each with its share of max_parallel_requests) however few
-    files the relation has. A SELECT over joins is left as it is."""
-    for select in list(tree.find_all(exp.Select)):
-        calls = [
-            c
-            for c in select.find_all(exp.Anonymous)
-            if c.name.upper() == CALL_UDF.upper() and c.find_ancestor(exp.Select) is select
-        ]
-        source = select.args.get("from_")
-        if not calls or source is None or select.args.get("joins") or select.args.get("laterals"):
-            continue
-        relation = source.this
-        if not isinstance(relation, exp.Table | exp.Subquery):
-            continue
-        alias = relation.alias_or_name
-        inner = exp.select("*").from_(relation.copy())
-        inner.set(
-            "hint",
-            exp.Hint(
-                expressions=[exp.Anonymous(this="REPARTITION", expressions=[exp.Literal.number(partitions)])]
-            ),
-        )
-        source.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))

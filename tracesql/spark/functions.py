@@ -204,8 +204,9 @@ def answer_batch(plan: WorkerPlan, arrays: list[pa.Array]) -> pa.Array:
 # -- the driver side ---------------------------------------------------------------------------
 
 WARM_UP_UDF = "__tracesql_warm_up"
-# Python UDF stages a model's task chains at most: redact(), redact() lifted out of a lambda, llm()
-WARM_UP_STAGES = 3
+# Python UDF stages a model's task chains: its redact() calls (those lifted out of lambdas
+# with them, dialect.lift_python_calls), then its llm() call
+WARM_UP_STAGES = 2
 # a row per task (`n`), through `chain` and what the LLM models' queries are made of
 WARM_UP_SQL = """
 SELECT {chain} AS w, FROM_JSON(TO_JSON(STRUCT(
