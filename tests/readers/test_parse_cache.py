@@ -204,3 +204,69 @@ def test_traces_cached_reads_follow_the_format_readers_versions(tmp_path, store,
         assert other.scan(ScanOptions("auto", path=str(tmp_path / "c"))).parsed == 1
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("in_workers", [False, True])
+def test_cached_and_new_files_keep_file_order_and_cached_rows_are_not_rewritten(
+    tmp_path, store, monkeypatch, in_workers
+):
+    """A read where some files are cached: the cached ones are linked as they are (the
+    part is the entry itself: same inode), the others parsed (in worker processes too),
+    and the rows come in the same order as a read without any cache."""
+    from tracesql.readers import parallel
+
+    if in_workers:
+        monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+        monkeypatch.setenv("TRACESQL_WORKERS", "2")
+    for name in ("a", "c", "e"):
+        write_session(tmp_path / "c" / f"{name}.jsonl", name)
+    scan(store, tmp_path / "c")
+    for name in ("b", "d", "f", "g"):
+        write_session(tmp_path / "c" / f"{name}.jsonl", name, turns=3)
+    later = ScanStore(target_dir=str(tmp_path / "target"))
+    fresh = ScanStore(target_dir=str(tmp_path / "other-target"))
+    try:
+        result, rows = scan(later, tmp_path / "c")
+        _, expected = scan(fresh, tmp_path / "c")
+        entries = {os.stat(p).st_ino for p in Path(later.cache_dir).glob("*/*.parquet")}
+        linked = [p for p in result.files if os.stat(p).st_ino in entries]
+    finally:
+        later.close()
+        fresh.close()
+    assert (result.parsed, result.cached) == (4, 3)
+    assert [Path(r["source_path"]).stem for r in rows] == list("abcdefg")
+    assert rows == expected
+    assert len(linked) == 3  # a, c, e: their entries, not copies of their rows
+
+
+def test_an_entry_of_an_older_row_shape_is_parsed_again(tmp_path, store):
+    """An entry whose Arrow schema is not today's (written before a schema change that kept
+    the reader's version) is not linked into a read: the file is parsed again."""
+    write_session(tmp_path / "c" / "s.jsonl", "s")
+    _, rows = scan(store, tmp_path / "c")
+    (entry,) = Path(store.cache_dir).glob("*/*.parquet")
+    table = pq.read_table(entry)
+    pq.write_table(table.drop_columns(["usage"]).replace_schema_metadata(table.schema.metadata), entry)
+    other = ScanStore(target_dir=str(tmp_path / "target"))
+    try:
+        result, again = scan(other, tmp_path / "c")
+    finally:
+        other.close()
+    assert (result.parsed, result.cached) == (1, 0)
+    assert again == rows
+
+
+def test_a_linked_entry_stays_readable_when_the_cache_replaces_it(tmp_path, store):
+    """A concurrent run may replace or prune an entry while this read still holds it: the
+    read's part is a hard link, so its rows stay."""
+    write_session(tmp_path / "c" / "s.jsonl", "s")
+    _, rows = scan(store, tmp_path / "c")
+    other = ScanStore(target_dir=str(tmp_path / "target"))
+    try:
+        result = other.scan(ScanOptions("claude_code", path=str(tmp_path / "c")))
+        for entry in Path(other.cache_dir).glob("*/*.parquet"):
+            entry.unlink()
+        assert result.cached == 1
+        assert pq.read_table(result.files).to_pylist() == rows
+    finally:
+        other.close()

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -52,9 +53,19 @@ class Entry:
     deps: list[str]
 
 
+@dataclass
+class Linked:
+    """A cache entry linked in place of a parse: its rows stay on disk, only counted."""
+
+    rows: int
+    diagnostics: list[Diagnostic]
+    deps: list[str]
+
+
 class ParseCache:
     def __init__(self, folder: str) -> None:
         self.folder = folder
+        self._shapes: dict[bytes, bool] = {}
         os.makedirs(folder, mode=0o700, exist_ok=True)
 
     def _entry(self, path: str, key: str) -> str:
@@ -77,9 +88,53 @@ class ParseCache:
             return None
         with contextlib.suppress(OSError):
             os.utime(entry)  # used: not stale
+        try:
+            rows = table.replace_schema_metadata(None).cast(TRACE_SCHEMA)
+        except (ValueError, pa.ArrowException):
+            return None  # an older shape of the row: parsed again
         diagnostics = [Diagnostic(*d) for d in meta.get("diagnostics", [])]
         deps = [dep for dep, _fp in meta.get("deps", [])]
-        return Entry(table.replace_schema_metadata(None).cast(TRACE_SCHEMA), diagnostics, deps)
+        return Entry(rows, diagnostics, deps)
+
+    def link(self, path: str, key: str, dest: str) -> Linked | None:
+        """Like `get`, without reading the rows: the entry, when present, current and in
+        today's row shape, is hard-linked to `dest` (a part of the scan, which reads it like
+        any other), and only its footer is read. A link keeps the rows readable should a
+        concurrent run replace the entry; across file systems it is copied."""
+        entry = self._entry(path, key)
+        try:
+            footer = pq.read_metadata(entry)
+        except (OSError, pa.ArrowException):
+            return None
+        values = footer.metadata or {}
+        if not self._current_shape(values.get(b"ARROW:schema", b""), footer):
+            return None  # written by an older shape of the row: parsed again
+        meta = json.loads(values.get(META_KEY, b"{}"))
+        if any(fingerprint(dep) != fp for dep, fp in meta.get("deps", [])):
+            return None
+        if footer.num_rows:
+            try:
+                try:
+                    os.link(entry, dest)
+                except OSError:
+                    shutil.copyfile(entry, dest)
+            except OSError:
+                return None
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used: not stale
+        diagnostics = [Diagnostic(*d) for d in meta.get("diagnostics", [])]
+        return Linked(footer.num_rows, diagnostics, [dep for dep, _fp in meta.get("deps", [])])
+
+    def _current_shape(self, serialized: bytes, footer: pq.FileMetaData) -> bool:
+        """Whether an entry's Arrow schema is TRACE_SCHEMA (decoded once per distinct form)."""
+        known = self._shapes.get(serialized)
+        if known is None:
+            try:
+                known = footer.schema.to_arrow_schema().remove_metadata().equals(TRACE_SCHEMA)
+            except (pa.ArrowException, ValueError):
+                known = False
+            self._shapes[serialized] = known
+        return known
 
     def put(
         self, path: str, key: str, table: pa.Table, diagnostics: list[Diagnostic], deps: list[str]

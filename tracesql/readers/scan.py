@@ -15,6 +15,7 @@ gap; traces of one file stay together), `shuffle` orders files by a seeded hash,
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -211,8 +212,10 @@ def run_scan(
     job = BatchJob(reader.name, root_dir, ctx.options, ctx.shared, out_dir, cache_dir, reader.rows_version())
     os.makedirs(out_dir, exist_ok=True)
     cache = ParseCache(cache_dir) if cache_dir else None
-    to_parse = [f for f in files if cache is None or not cache.has(f.path, keys[shown_path(f.path)])]
-    if opts.max_traces is None and parallel.worth_it(to_parse):
+    results: Iterator[Part]
+    if cache is not None and opts.max_traces is None:
+        results = with_cache_hits(job, files, keys, cache)
+    elif opts.max_traces is None and parallel.worth_it(files):
         results = parallel.map_batches(job, make_batches(files, parallel.workers()))
     else:
         results = iter_sequential(job, files, opts.max_traces)
@@ -228,7 +231,8 @@ def run_scan(
         if part.rows:
             written.append(part.path)
         else:
-            os.unlink(part.path)
+            with contextlib.suppress(FileNotFoundError):  # a linked entry without rows has no file
+                os.unlink(part.path)
     check_strict(opts, diagnostics)
     if not written:
         written.append(write_part(TRACE_SCHEMA.empty_table(), os.path.join(out_dir, "empty.parquet")))
@@ -395,6 +399,39 @@ def contiguous(items: list[T], size: Callable[[T], int], target: int) -> list[li
         runs[-1].append(item)
         total += size(item)
     return [r for r in runs if r]
+
+
+def with_cache_hits(
+    job: BatchJob, files: list[FoundFile], keys: dict[str, str], cache: ParseCache
+) -> Iterator[Part]:
+    """The parts of a read through the parse cache, in file order: a cached file's entry is
+    linked as a part of its own (its rows are neither read nor written again: reading 960
+    entries back and rewriting them cost more than parsing the files in workers), and the
+    runs of files between them are parsed, in worker processes when that is worth it."""
+    segments: list[Part | list[FoundFile]] = []
+    for f in files:
+        dest = os.path.join(job.out_dir, f"cached-{len(segments):05d}.parquet")
+        hit = cache.link(f.path, keys[shown_path(f.path)], dest)
+        if hit is not None:
+            segments.append(Part(dest, hit.rows, hit.diagnostics, parsed=0, cached=1, deps=hit.deps))
+        elif segments and isinstance(segments[-1], list):
+            segments[-1].append(f)
+        else:
+            segments.append([f])
+    misses = [f for s in segments if isinstance(s, list) for f in s]
+    in_workers = parallel.worth_it(misses)
+    width = parallel.workers() if in_workers else 1
+    runs = [make_batches(s, width) if isinstance(s, list) else s for s in segments]
+    batches = [b for r in runs if isinstance(r, list) for b in r]
+    parsed = (
+        parallel.map_batches(job, batches) if in_workers else map(job.parse, range(len(batches)), batches)
+    )
+    for run in runs:
+        if isinstance(run, Part):
+            yield run
+        else:
+            for _batch in run:
+                yield next(parsed)
 
 
 def iter_sequential(job: BatchJob, files: list[FoundFile], limit: int | None) -> Iterator[Part]:
