@@ -270,3 +270,20 @@ def test_a_linked_entry_stays_readable_when_the_cache_replaces_it(tmp_path, stor
         assert pq.read_table(result.files).to_pylist() == rows
     finally:
         other.close()
+
+
+def test_a_trace_limit_takes_its_rows_from_cached_and_parsed_files(tmp_path, store):
+    """Under max_traces a cached file's rows are read and cut (not linked whole)."""
+    for name in ("a", "b"):
+        write_session(tmp_path / "c" / f"{name}.jsonl", name)
+    scan(store, tmp_path / "c")
+    write_session(tmp_path / "c" / "c.jsonl", "c")
+    other = ScanStore(target_dir=str(tmp_path / "target"))
+    try:
+        for limit in (1, 2, 3):
+            opts = ScanOptions("claude_code", path=str(tmp_path / "c"), max_traces=limit)
+            result = other.scan(opts)
+            rows = pq.read_table(result.files).to_pylist()
+            assert [Path(r["source_path"]).stem for r in rows] == list("abc")[:limit]
+    finally:
+        other.close()
