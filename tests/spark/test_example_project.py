@@ -247,6 +247,9 @@ def test_a_stop_cancels_the_spark_job_and_keeps_what_was_answered(spark, tmp_pat
 
 @pytest.mark.slow
 def test_max_calls_is_the_drivers_count_across_workers(spark, tmp_path, monkeypatch):
+    from tracesql.spark import engine
+
+    monkeypatch.setattr(engine, "FEW_ROWS", 0)  # the 15 traces are spread over every task
     project = copy_project(tmp_path / "project")
     with FakeLLMServer(default=generous) as server:
         monkeypatch.setenv("TRACESQL_LLM_BASE_URL", server.url)

@@ -82,3 +82,67 @@ def _find(plan: Any, name: str) -> Any:
         if (found := _find(child, name)) is not None:
             return found
     return None
+
+
+def test_one_task_reads_the_relation_without_a_shuffle(spark: Any) -> None:
+    """With one task (few rows) the relation is coalesced, not shuffled: same rows, no Exchange."""
+    from pyspark.sql.functions import arrow_udf
+
+    spark.udf.register(ECHO, arrow_udf(lambda a: a, "string"))  # type: ignore[call-overload]
+    spark.createDataFrame(pa.table({"id": [1, 2, 3], "s": ["a", None, "c"]})).createOrReplaceTempView("few")
+    query = f"SELECT id, {ECHO}(upper(s)) AS answer FROM few"
+    tree = rewrite(parse_duckdb(query), query)
+    spread_llm_rows(tree, 1, ECHO)
+    sql = tree.sql("spark")
+    assert "COALESCE(1)" in sql and "REPARTITION" not in sql
+    frame = spark.sql(sql)
+    assert sorted(frame.collect()) == [(1, "A"), (2, None), (3, "C")]
+    plan = frame._jdf.queryExecution().executedPlan()
+    assert _find(plan.inputPlan() if "Adaptive" in plan.nodeName() else plan, "Exchange") is None
+    assert spark.table("few").rdd.getNumPartitions() > 1 and frame.rdd.getNumPartitions() == 1
+
+
+FEW = {
+    "profiles.yml": """
+        target: spark
+        targets:
+          spark: {type: spark, warehouse: wh}
+    """,
+    "models/numbers.sql": "{{ config(materialized='table') }} select id from range(1, 4) as r(id)",
+    "models/asked.sql": "select id, llm('say ' || id) as a from {{ ref('numbers') }}",
+}
+
+
+def test_a_model_over_few_rows_calls_the_llm_in_one_task_with_the_whole_cap(
+    spark: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from tests.conftest import write_files
+    from tracesql.cli import main
+    from tracesql.compile.loading import load_project
+    from tracesql.spark import engine
+    from tracesql.spark.engine import SparkConnection
+
+    project = write_files(tmp_path / "project", FEW)
+    built = CliRunner().invoke(main, ["run", "-s", "numbers", "--project-dir", str(project)])
+    assert built.exit_code == 0, built.output
+    loaded = load_project(project)
+    assert loaded.graph is not None
+    model = loaded.graph.nodes["model.asked"]
+    sql = "select id, llm('say ' || id) as a from numbers"
+    with SparkConnection.open(loaded) as con:
+        tasks = con.functions.tasks
+        assert tasks > 1  # local[2]
+        assert "COALESCE(1)" in con.translate(sql, model=model).sql
+        plan = con.functions._plan
+        assert plan is not None and plan.tasks == 1
+        assert all(
+            m.max_parallel_requests == plan.config.models[a].max_parallel_requests
+            for a, m in plan.worker_config(plan.tasks).models.items()
+        )
+        monkeypatch.setattr(engine, "FEW_ROWS", 2)  # 3 rows: spread over every task again
+        assert f"REPARTITION({tasks})" in con.translate(sql, model=model).sql
+        plan = con.functions._plan
+        assert plan is not None and plan.tasks == tasks
+        assert "REPARTITION" in con.translate(sql).sql  # a query of no model: rows unknown

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from tracesql.project.project import Project
 
 DIAGNOSTICS_SCHEMA = "scan INT, source_kind STRING, path STRING, line BIGINT, severity STRING, reason STRING"
+# an LLM model reading at most this many rows calls the LLM in one task (no shuffle)
+FEW_ROWS = 5000
 _ERROR_LINE = re.compile(r"TRACESQL_ERROR:(\{.*?\})\s*$", re.MULTILINE)
 _PYTHON_ERROR = re.compile(r"^(\w*(?:Error|Exception)): (.+)$", re.MULTILINE)
 
@@ -89,12 +91,19 @@ class SparkConnection:
         findings = lint(sql)
         if findings:
             raise lint_error(sql, findings, model)
+        tasks = self.functions.tasks
+        llm_tasks = 1 if self._few_rows(model) else tasks
+        prefix = f"q{next(self._queries)}"
         try:
-            query = to_spark(sql, prefix=f"q{next(self._queries)}", llm_partitions=self.functions.tasks)
+            query = to_spark(sql, prefix=prefix, llm_partitions=llm_tasks)
+            if query.reads and llm_tasks != tasks:  # it reads trace files too: rows unknown
+                llm_tasks = tasks
+                query = to_spark(sql, prefix=prefix, llm_partitions=tasks)
         except CompileError as exc:
             if model is not None:
                 exc.model, exc.path = exc.model or model.name, exc.path or model.rel_path
             raise
+        self.functions.call_in_tasks(llm_tasks)
         for read in query.reads:
             spec = ReadSpec(read.source_kind, next(self._scans), self.diagnostics_dir, dict(read.options))
             self.spark.read.format(FORMAT).option("spec", spec.to_json()).load().createOrReplaceTempView(
@@ -103,6 +112,23 @@ class SparkConnection:
         if query.reads_diagnostics:
             self.diagnostics_frame().createOrReplaceTempView(DIAGNOSTICS_VIEW)
         return query
+
+    def _few_rows(self, model: Model | None) -> bool:
+        """Whether a model reads only tables of the warehouse (no sources, views or trace
+        files) holding at most FEW_ROWS rows together (their Parquet footers say): its LLM
+        calls then run in one task with the whole cap, without a shuffle (spread.py)."""
+        if model is None or model.sources or not model.refs or self.functions.tasks == 1:
+            return False
+        assert self.project.graph is not None
+        total = 0
+        for ref in model.refs:
+            parent = self.project.graph.nodes.get(f"model.{ref}")
+            if not isinstance(parent, Model) or self.warehouse.kind(parent.relation) != "table":
+                return False
+            total += self.warehouse.rows_in(self.warehouse.location(parent.relation))
+            if total > FEW_ROWS:
+                return False
+        return True
 
     def frame(self, sql: str, *, model: Model | None = None) -> Any:
         """A Spark DataFrame of a DuckDB query (lazy: nothing runs yet)."""

@@ -408,6 +408,13 @@ class SparkFunctions:
         self.spark.udf.register(CALL_UDF, udf)
         self._plan = plan
 
+    def call_in_tasks(self, tasks: int) -> None:
+        """The LLM calls of the next query run in `tasks` tasks: each worker's share of the
+        caps is the cap divided by them (registered again only when it changes)."""
+        plan = self._plan
+        if plan is not None and plan.tasks != tasks:
+            self._register_llm(replace(plan, tasks=tasks))
+
     @property
     def tasks(self) -> int:
         """How many tasks run at once (the cluster's cores): the shares of the caps. Spark

@@ -5,6 +5,10 @@ calls run in n tasks (each with its share of max_parallel_requests) however few 
 relation has. The shuffle carries what the SELECT reads of the relation, so what the call's
 arguments compute from the relation's columns alone, without a Python function, is
 computed before it: `t.messages[1:4]` is shuffled, not the whole list of messages.
+
+With n = 1 (few rows: engine.py decides) the relation is read through `COALESCE(1)`
+instead: one task, holding the whole cap, reads the rows and calls the LLM, without a
+shuffle (its stage, about 0.1-0.5 s a model here, costs more than a second core saves).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ LONG_TEXT = 200  # a long literal is not copied into every shuffled row
 
 def spread_llm_rows(tree: exp.Expr, partitions: int, call_udf: str) -> None:
     """Read each SELECT's relation that the LLM (the function `call_udf`) is called over
-    through `REPARTITION(n)`, with the call's relation-only sub-expressions computed before
-    it. A SELECT over joins is left as it is."""
+    through `REPARTITION(n)` (`COALESCE(1)` for one task), with the call's relation-only
+    sub-expressions computed before it. A SELECT over joins is left as it is."""
     for select in list(tree.find_all(exp.Select)):
         calls = [
             c
@@ -44,7 +48,12 @@ def spread_llm_rows(tree: exp.Expr, partitions: int, call_udf: str) -> None:
         inner.set(
             "hint",
             exp.Hint(
-                expressions=[exp.Anonymous(this="REPARTITION", expressions=[exp.Literal.number(partitions)])]
+                expressions=[
+                    exp.Anonymous(
+                        this="COALESCE" if partitions == 1 else "REPARTITION",
+                        expressions=[exp.Literal.number(partitions)],
+                    )
+                ]
             ),
         )
         source.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))

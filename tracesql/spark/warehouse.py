@@ -122,8 +122,12 @@ class Warehouse:
             except Exception:  # noqa: BLE001 - a view over a relation gone: rebuilt by the next run
                 continue
 
+    def location(self, relation: Relation) -> str:
+        """The folder of the table's version in use."""
+        return os.path.join(self.folder(relation), self.current(relation) or "")
+
     def _declare_table(self, relation: Relation) -> None:
-        location = os.path.join(self.folder(relation), self.current(relation) or "")
+        location = self.location(relation)
         name = spark_name(relation)
         if relation.schema:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{relation.schema}`")
@@ -217,7 +221,7 @@ class Warehouse:
                 return Built(0, "merged 0 rows (0 replaced)" if merging else "inserted 0 rows")
             if before_switch is not None:
                 before_switch()
-            current = os.path.join(self.folder(relation), self.current(relation) or "")
+            current = self.location(relation)
             existing = self.spark.read.parquet(current)
             batch = self._conform(model, batch, existing)
             missing = [k for k in keys if k not in batch.columns]
