@@ -42,6 +42,28 @@ def file_key(reader: str, version: int, options: tuple, f: FoundFile) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _usable(entry: str, serialized_meta: bytes) -> tuple[list[Diagnostic], list[str]] | None:
+    """An entry's diagnostics and dependencies, or None when a dependency has changed since
+    (a used entry is touched: it is not stale)."""
+    meta = json.loads(serialized_meta)
+    if any(fingerprint(dep) != fp for dep, fp in meta.get("deps", [])):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+    return [Diagnostic(*d) for d in meta.get("diagnostics", [])], [dep for dep, _fp in meta.get("deps", [])]
+
+
+def _link_or_copy(entry: str, dest: str) -> bool:
+    try:
+        try:
+            os.link(entry, dest)
+        except OSError:  # another file system
+            shutil.copyfile(entry, dest)
+    except OSError:
+        return False
+    return True
+
+
 def _path_id(path: str) -> str:
     return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
@@ -72,10 +94,6 @@ class ParseCache:
         pid = _path_id(path)
         return os.path.join(self.folder, pid[:2], f"{pid}-{key}.parquet")
 
-    def has(self, path: str, key: str) -> bool:
-        """Whether an entry exists (its dependencies are checked by `get`)."""
-        return os.path.exists(self._entry(path, key))
-
     def get(self, path: str, key: str) -> Entry | None:
         """The cached rows of `path` under `key`, if present and its dependencies are unchanged."""
         entry = self._entry(path, key)
@@ -83,18 +101,12 @@ class ParseCache:
             table = pq.read_table(entry)
         except (OSError, pa.ArrowException):
             return None
-        meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
-        if any(fingerprint(dep) != fp for dep, fp in meta.get("deps", [])):
-            return None
-        with contextlib.suppress(OSError):
-            os.utime(entry)  # used: not stale
         try:
             rows = table.replace_schema_metadata(None).cast(TRACE_SCHEMA)
         except (ValueError, pa.ArrowException):
             return None  # an older shape of the row: parsed again
-        diagnostics = [Diagnostic(*d) for d in meta.get("diagnostics", [])]
-        deps = [dep for dep, _fp in meta.get("deps", [])]
-        return Entry(rows, diagnostics, deps)
+        found = _usable(entry, (table.schema.metadata or {}).get(META_KEY, b"{}"))
+        return None if found is None else Entry(rows, *found)
 
     def link(self, path: str, key: str, dest: str) -> Linked | None:
         """Like `get`, without reading the rows: the entry, when present, current and in
@@ -109,21 +121,10 @@ class ParseCache:
         values = footer.metadata or {}
         if not self._current_shape(values.get(b"ARROW:schema", b""), footer):
             return None  # written by an older shape of the row: parsed again
-        meta = json.loads(values.get(META_KEY, b"{}"))
-        if any(fingerprint(dep) != fp for dep, fp in meta.get("deps", [])):
+        found = _usable(entry, values.get(META_KEY, b"{}"))
+        if found is None or (footer.num_rows and not _link_or_copy(entry, dest)):
             return None
-        if footer.num_rows:
-            try:
-                try:
-                    os.link(entry, dest)
-                except OSError:
-                    shutil.copyfile(entry, dest)
-            except OSError:
-                return None
-        with contextlib.suppress(OSError):
-            os.utime(entry)  # used: not stale
-        diagnostics = [Diagnostic(*d) for d in meta.get("diagnostics", [])]
-        return Linked(footer.num_rows, diagnostics, [dep for dep, _fp in meta.get("deps", [])])
+        return Linked(footer.num_rows, *found)
 
     def _current_shape(self, serialized: bytes, footer: pq.FileMetaData) -> bool:
         """Whether an entry's Arrow schema is TRACE_SCHEMA (decoded once per distinct form)."""
