@@ -152,15 +152,7 @@ def test_the_whole_pipeline_runs_incrementally_against_an_openai_compatible_serv
         assert rows(project, "SELECT count(*) FROM sft_dataset")[0][0] == traces
 
         # one new trace file: exactly the calls for that trace
-        new = project / "examples" / "traces" / "codex" / "new"
-        new.mkdir()
-        src = next((project / "examples" / "traces" / "codex").rglob("rollout-2026-01-02*.jsonl"))
-        text = (
-            src.read_text()
-            .replace("11111111-1111-4111-8111-111111111111", "99999999-1111-4111-8111-111111111111")
-            .replace("synthetic", "artificial")  # new content, so no prompt of it is in the cache
-        )
-        (new / "rollout-new.jsonl").write_text(text)
+        add_trace_file(project)
         again = cli(project, "run", *vars_)
         assert again.exit_code == 0, again.output
         new_interactions = rows(
@@ -219,3 +211,16 @@ def test_preview_computes_rows_end_to_end_and_writes_no_table(project, monkeypat
         assert cli(project, "run", "--vars", "{llm_model: local}", "-s", "+sft_dataset").exit_code == 0
         traces = rows(project, "SELECT count(*) FROM traces")[0][0]
         assert len(server.requests) == 3 * traces
+
+
+def add_trace_file(project: Path) -> None:
+    """One new Codex session (new content, so none of its prompts is cached)."""
+    new = project / "examples" / "traces" / "codex" / "new"
+    new.mkdir()
+    src = next((project / "examples" / "traces" / "codex").rglob("rollout-2026-01-02*.jsonl"))
+    text = (
+        src.read_text()
+        .replace("11111111-1111-4111-8111-111111111111", "99999999-1111-4111-8111-111111111111")
+        .replace("synthetic", "artificial")
+    )
+    (new / "rollout-new.jsonl").write_text(text)

@@ -17,7 +17,16 @@ import duckdb
 import pytest
 
 from tests.llm.fake_server import FakeLLMServer
-from tests.test_example_project import LLM_MODELS, PROJECT_FILES, REPO, USAGE_MODELS, cli, explain, generous
+from tests.test_example_project import (
+    LLM_MODELS,
+    PROJECT_FILES,
+    REPO,
+    USAGE_MODELS,
+    add_trace_file,
+    cli,
+    explain,
+    generous,
+)
 from tracesql.compile.loading import load_project
 from tracesql.execution.runner import RunRequest, run
 from tracesql.spark.engine import SparkConnection
@@ -84,19 +93,6 @@ def assert_same_rows(project: Path) -> None:
                 assert mine == theirs, (
                     f"{model}: first difference\nspark:  {mine[:600]}\nduckdb: {theirs[:600]}"
                 )
-
-
-def add_trace_file(project: Path) -> None:
-    """One new Codex session (new content, so none of its prompts is cached)."""
-    new = project / "examples" / "traces" / "codex" / "new"
-    new.mkdir()
-    src = next((project / "examples" / "traces" / "codex").rglob("rollout-2026-01-02*.jsonl"))
-    text = (
-        src.read_text()
-        .replace("11111111-1111-4111-8111-111111111111", "99999999-1111-4111-8111-111111111111")
-        .replace("synthetic", "artificial")
-    )
-    (new / "rollout-new.jsonl").write_text(text)
 
 
 def bodies(requests: list[Any]) -> list[str]:

@@ -29,7 +29,7 @@ from tracesql.readers.base import Diagnostic, ReadContext, prepare_safely
 from tracesql.readers.discover import FoundFile
 from tracesql.readers.options import read_options
 from tracesql.readers.registry import get_reader
-from tracesql.readers.scan import ScanOptions, file_table, plan, read_one
+from tracesql.readers.scan import ScanOptions, contiguous, file_table, plan, read_one
 from tracesql.readers.schema import TRACE_SCHEMA
 from tracesql.secrets.columns import redact_arrow
 
@@ -152,15 +152,8 @@ class TraceReaderSource(DataSourceReader):  # type: ignore[misc,valid-type]
 
 
 def _split(files: list[FoundFile]) -> list[list[FoundFile]]:
-    batches: list[list[FoundFile]] = [[]]
-    size = 0
-    for f in files:
-        if size >= PARTITION_BYTES and batches[-1]:
-            batches.append([])
-            size = 0
-        batches[-1].append(f)
-        size += f.size
-    return batches
+    """Contiguous partitions of about PARTITION_BYTES of source each."""
+    return contiguous(files, lambda f: f.size, PARTITION_BYTES)
 
 
 class TraceDataSource(DataSource):  # type: ignore[misc,valid-type]
